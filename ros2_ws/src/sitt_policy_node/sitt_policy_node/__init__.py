@@ -1,0 +1,1 @@
+"""Deploy-side policy node (rclpy + onnxruntime + numpy; never torch or pybullet)."""

@@ -1,0 +1,1 @@
+"""The sitt_training tasks over ROS topics (sensors, /clock, episode results)."""

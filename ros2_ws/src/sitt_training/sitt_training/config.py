@@ -1,0 +1,268 @@
+"""Run configuration: YAML presets plus ``section.key=value`` overrides, validated on load.
+
+Every coefficient has the paper's value as its default where the paper gives one; the
+others say where they come from. Errors name the bad key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+METHODS = ("sitt", "noalign", "bc", "dagger")
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the offending key in the message."""
+
+
+@dataclass
+class TaskConfig:
+    name: str = "color_maze"
+    num_envs: int = 1000  # paper, color maze
+    student_envs: int = 1000  # envs that build the student observation every step
+    kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the task class
+
+
+@dataclass
+class PPOConfig:
+    rollout_steps: int = 250  # paper, color maze
+    epochs: int = 4
+    minibatches: int = 4
+    lr: float = 1e-3
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    entropy_coef: float = 0.3  # paper, color maze
+    value_coef: float = 0.5
+    max_grad_norm: float = 1.0
+    init_log_std: float = 0.0  # continuous actions only
+
+
+@dataclass
+class MethodConfig:
+    name: str = "sitt"
+    kl_reward_coef: float = 0.5  # lambda_r; the paper gives none for the maze (see docs)
+    kl_grad_coef: float = 0.001  # lambda_g; paper, color maze
+    align_iterations: int = 20  # paper, color maze: 20 per roll-out
+    align_batch_size: int = 0  # 0: the whole buffer as one batch (paper, color maze)
+    align_lr: float = 1e-3
+    buffer_size: int = 250_000  # FIFO of paired (o_T, o_S); maze: one roll-out
+    dagger_envs: int = 250  # DAgger: envs where the student may act
+    dagger_beta0: float = 1.0  # DAgger: teacher's share of actions at iteration 0
+    dagger_beta_decay: float = 0.9  # DAgger: beta_k = beta0 * decay^k
+
+
+@dataclass
+class NetworkConfig:
+    feature_dim: int = 32
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    critic_hidden: list[int] = field(default_factory=lambda: [64, 64])
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    iterations: int = 40
+    checkpoint_every: int = 10
+    eval_every: int = 5  # iterations between validation evaluations (0: never)
+    eval_episodes: int = 200  # per validation evaluation
+    torch_threads: int = 2
+
+
+@dataclass
+class Config:
+    task: TaskConfig = field(default_factory=TaskConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+
+
+def _coerce(path: str, value: Any, kind: Any) -> Any:
+    """Check one value against its field's annotated type."""
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true/false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    if getattr(kind, "__origin__", None) is list:
+        if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+            raise ConfigError(f"{path}: expected a list of integers, got {value!r}")
+        return value
+    if getattr(kind, "__origin__", None) is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return value
+    raise ConfigError(f"{path}: unsupported field type {kind}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    hints = get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in known:
+            where = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(f"unknown config key {where!r}{_suggest(key, known)}")
+    values = {}
+    for name in known:
+        if name not in data:
+            continue
+        path = f"{prefix}.{name}" if prefix else name
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, data[name] or {}, path)
+        else:
+            values[name] = _coerce(path, data[name], kind)
+    return cls(**values)
+
+
+def validate(cfg: Config) -> Config:
+    """Value checks that types alone cannot express."""
+    positive = {
+        "task.num_envs": cfg.task.num_envs,
+        "ppo.rollout_steps": cfg.ppo.rollout_steps,
+        "ppo.epochs": cfg.ppo.epochs,
+        "ppo.minibatches": cfg.ppo.minibatches,
+        "ppo.lr": cfg.ppo.lr,
+        "method.align_lr": cfg.method.align_lr,
+        "method.buffer_size": cfg.method.buffer_size,
+        "network.feature_dim": cfg.network.feature_dim,
+        "train.iterations": cfg.train.iterations,
+        "train.checkpoint_every": cfg.train.checkpoint_every,
+        "train.torch_threads": cfg.train.torch_threads,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key}: must be > 0, got {value}")
+    non_negative = {
+        "method.kl_reward_coef": cfg.method.kl_reward_coef,
+        "method.kl_grad_coef": cfg.method.kl_grad_coef,
+        "method.align_iterations": cfg.method.align_iterations,
+        "method.align_batch_size": cfg.method.align_batch_size,
+        "ppo.entropy_coef": cfg.ppo.entropy_coef,
+        "train.eval_every": cfg.train.eval_every,
+        "train.seed": cfg.train.seed,
+        "method.dagger_envs": cfg.method.dagger_envs,
+    }
+    for key, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(f"{key}: must be >= 0, got {value}")
+    if cfg.method.name not in METHODS:
+        raise ConfigError(
+            f"method.name: unknown method {cfg.method.name!r}; known: {', '.join(METHODS)}"
+        )
+    if not 0 < cfg.task.student_envs <= cfg.task.num_envs:
+        raise ConfigError(
+            f"task.student_envs: must be in 1..task.num_envs ({cfg.task.num_envs}), "
+            f"got {cfg.task.student_envs}"
+        )
+    if cfg.method.name == "dagger" and not cfg.method.dagger_envs <= cfg.task.student_envs:
+        raise ConfigError(
+            f"method.dagger_envs: the student can only act where it observes, so it must be "
+            f"<= task.student_envs ({cfg.task.student_envs}), got {cfg.method.dagger_envs}"
+        )
+    for key in ("ppo.gamma", "ppo.gae_lambda", "method.dagger_beta0", "method.dagger_beta_decay"):
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{key}: must be in [0, 1], got {value}")
+    batch = cfg.task.num_envs * cfg.ppo.rollout_steps
+    if batch < cfg.ppo.minibatches:
+        raise ConfigError(f"ppo.minibatches: {cfg.ppo.minibatches} exceeds the batch ({batch})")
+    from .envs import TASKS  # late import: keeps config importable without the tasks
+
+    if cfg.task.name not in TASKS:
+        raise ConfigError(f"task.name: unknown task {cfg.task.name!r}; known: {', '.join(TASKS)}")
+    return cfg
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"ppo.lr=3e-4"`` -> (["ppo", "lr"], 0.0003); the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(f"override {text!r}: the key must look like section.key")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({err})") from err
+    return parts, value
+
+
+def _set(data: dict[str, Any], parts: list[str], value: Any) -> None:
+    for part in parts[:-1]:
+        node = data.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override: {'.'.join(parts)} goes through a non-mapping value")
+        data = node
+    data[parts[-1]] = value
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def preset_path(task: str, method: str) -> Path:
+    """The shipped preset for a task x method pair."""
+    return CONFIG_DIR / f"{task}_{method}.yaml"
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    data: dict[str, Any] | None = None,
+) -> Config:
+    """Build a validated Config from a YAML file (or a dict) plus overrides."""
+    merged: dict[str, Any] = read_yaml(path) if path is not None else {}
+    for section, values in (data or {}).items():
+        if isinstance(values, dict) and isinstance(merged.get(section), dict):
+            merged[section].update(values)
+        else:
+            merged[section] = values
+    for text in overrides or []:
+        parts, value = parse_override(text)
+        _set(merged, parts, value)
+    return validate(_build(Config, merged, ""))
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

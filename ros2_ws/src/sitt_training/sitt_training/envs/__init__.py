@@ -1,0 +1,34 @@
+"""Tasks with ``teacher`` and ``student`` observation groups, registered with gymnasium.
+
+    import gymnasium as gym
+    import sitt_training.envs  # registers the ids below
+    env = gym.make("sitt/ColorMaze-v0")                    # one environment
+    vec = gym.make_vec("sitt/ColorMaze-v0", num_envs=256)  # the batched task
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from .base import SingleTaskEnv, TeacherStudentVecEnv
+from .color_maze import ColorMazeVecEnv
+
+# Task name (as used in configs and the CLI) -> vectorised class.
+TASKS: dict[str, type[TeacherStudentVecEnv]] = {"color_maze": ColorMazeVecEnv}
+
+if "sitt/ColorMaze-v0" not in gym.registry:
+    gym.register(
+        id="sitt/ColorMaze-v0",
+        entry_point="sitt_training.envs.color_maze:ColorMazeEnv",
+        vector_entry_point="sitt_training.envs.color_maze:ColorMazeVecEnv",
+    )
+
+
+def make_task(name: str, num_envs: int, seed: int, **kwargs: object) -> TeacherStudentVecEnv:
+    """Build a registered task by its config name."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+    return TASKS[name](num_envs=num_envs, seed=seed, **kwargs)
+
+
+__all__ = ["TASKS", "SingleTaskEnv", "TeacherStudentVecEnv", "make_task"]

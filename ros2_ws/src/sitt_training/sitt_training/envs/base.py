@@ -1,0 +1,194 @@
+"""The vectorised task interface shared by training, evaluation and the sim bridge.
+
+A task is a batch of ``num_envs`` copies of one environment with two observation groups:
+
+* ``teacher``: the privileged observation, built for every environment at every step;
+* ``student``: what the deployable student sees, built only for the environments in
+  ``student_mask`` (rendering camera images is the expensive part of SITT, so training
+  renders for a subset only). Rows of environments that did not render are zero and
+  ``infos["student_valid"]`` says which rows are real.
+
+The class follows gymnasium's ``VectorEnv`` API with same-step autoreset: when an episode
+ends, the returned observation is already the first one of the next episode and the last
+observation of the finished one is in ``infos["final_obs"]`` (rows marked by
+``infos["_final_obs"]``). Finished episodes are summarised in ``infos["episode"]``.
+
+NumPy only: no torch here (the sim bridge and evaluation run without it).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+
+class TeacherStudentVecEnv(VectorEnv):
+    """Base class of every task. Subclasses implement the five ``_``-methods below."""
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
+    # Attributes that hold the simulation state, for exact checkpoint/resume.
+    _state_attrs: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        num_envs: int,
+        single_teacher_space: gym.spaces.Box,
+        single_student_space: gym.spaces.Box,
+        single_action_space: gym.Space,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.num_envs = num_envs
+        self.single_observation_space = gym.spaces.Dict(
+            {"teacher": single_teacher_space, "student": single_student_space}
+        )
+        self.single_action_space = single_action_space
+        self.observation_space = gym.vector.utils.batch_space(
+            self.single_observation_space, num_envs
+        )
+        self.action_space = gym.vector.utils.batch_space(single_action_space, num_envs)
+        self.student_mask = np.ones(num_envs, dtype=bool)
+        self._episode_return = np.zeros(num_envs, dtype=np.float64)
+        self._episode_length = np.zeros(num_envs, dtype=np.int64)
+
+    # ----------------------------------------------------------------- task hooks
+    @abstractmethod
+    def _seed(self, seed: int | None) -> None:
+        """(Re)seed the task's random streams (layouts, initial states)."""
+
+    @abstractmethod
+    def _reset_envs(self, env_ids: np.ndarray) -> None:
+        """Start a new episode in the given environments."""
+
+    @abstractmethod
+    def _step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Advance every environment one control step.
+
+        Returns reward, terminated, truncated (each shape ``(num_envs,)``) and per-env
+        arrays for the episode summary (e.g. ``success``), read where an episode ended.
+        """
+
+    @abstractmethod
+    def _teacher_obs(self) -> np.ndarray:
+        """Teacher observation of every environment, ``(num_envs, *teacher_shape)``."""
+
+    @abstractmethod
+    def _student_obs(self, env_ids: np.ndarray) -> np.ndarray:
+        """Student observation of the given environments only."""
+
+    def trace(self) -> np.ndarray | None:
+        """A point per environment for trajectory plots (e.g. the position), or None."""
+        return None
+
+    # ------------------------------------------------------------ public interface
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The full simulation state; ``load_state_dict`` continues exactly from it."""
+        names = (*self._state_attrs, "student_mask", "_episode_return", "_episode_length")
+        return {name: np.copy(getattr(self, name)) for name in names}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        for name, value in state.items():
+            current = getattr(self, name)
+            if np.shape(current) != np.shape(value):
+                raise ValueError(f"env state {name!r}: shape {np.shape(value)} does not match "
+                                 f"this task's {np.shape(current)} (different num_envs?)")
+            setattr(self, name, np.copy(value))
+
+    def set_student_mask(self, mask: np.ndarray) -> None:
+        """Choose which environments build the (expensive) student observation."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"student mask must have shape ({self.num_envs},), got {mask.shape}")
+        self.student_mask = mask.copy()
+
+    def observe(self) -> dict[str, np.ndarray]:
+        """Both observation groups for the current state (student rows per the mask)."""
+        student = np.zeros(
+            (self.num_envs, *self.single_observation_space["student"].shape),
+            dtype=self.single_observation_space["student"].dtype,
+        )
+        ids = np.flatnonzero(self.student_mask)
+        if ids.size:
+            student[ids] = self._student_obs(ids)
+        return {"teacher": self._teacher_obs(), "student": student}
+
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        if isinstance(seed, list):
+            seed = seed[0]
+        if seed is not None:
+            self._seed(seed)
+        self._reset_envs(np.arange(self.num_envs))
+        self._episode_return[:] = 0.0
+        self._episode_length[:] = 0
+        return self.observe(), {"student_valid": self.student_mask.copy()}
+
+    def step(
+        self, actions: Any
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        actions = np.asarray(actions)
+        reward, terminated, truncated, summary = self._step(actions)
+        self._episode_return += reward
+        self._episode_length += 1
+        done = terminated | truncated
+        infos: dict[str, Any] = {"student_valid": self.student_mask.copy()}
+        if done.any():
+            infos["final_obs"] = self.observe()
+            infos["_final_obs"] = done.copy()
+            trace = self.trace()
+            if trace is not None:
+                infos["final_trace"] = trace
+            infos["episode"] = {
+                "r": self._episode_return.copy(),
+                "l": self._episode_length.copy(),
+                **{key: np.asarray(value).copy() for key, value in summary.items()},
+            }
+            infos["_episode"] = done.copy()
+            ids = np.flatnonzero(done)
+            self._reset_envs(ids)
+            self._episode_return[ids] = 0.0
+            self._episode_length[ids] = 0
+        return self.observe(), reward, terminated, truncated, infos
+
+
+class SingleTaskEnv(gym.Env):
+    """One environment of a vectorised task, for ``gymnasium.make`` and other RL libraries.
+
+    The episode does not restart by itself: after ``terminated`` or ``truncated`` call
+    ``reset`` as with any gymnasium environment.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, vec_env: TeacherStudentVecEnv) -> None:
+        if vec_env.num_envs != 1:
+            raise ValueError("SingleTaskEnv wraps a vectorised task with num_envs == 1")
+        self.vec = vec_env
+        self.observation_space = vec_env.single_observation_space
+        self.action_space = vec_env.single_action_space
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        obs, _ = self.vec.reset(seed=seed, options=options)
+        return _first(obs), {}
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, infos = self.vec.step(np.asarray(action)[None])
+        info: dict[str, Any] = {}
+        if "final_obs" in infos:
+            obs = infos["final_obs"]
+            info = {key: value[0] for key, value in infos["episode"].items()}
+        return _first(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+
+def _first(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {key: value[0] for key, value in obs.items()}

@@ -1,0 +1,25 @@
+"""One module per method, all on the shared PPO core (see ``base.py`` for the hooks)."""
+
+from __future__ import annotations
+
+from ..config import MethodConfig
+from ..networks import TeacherStudentPolicy
+from .base import Method
+from .bc import BC
+from .dagger import DAgger
+from .noalign import NoAlign
+from .sitt import SITT
+
+METHOD_CLASSES: dict[str, type[Method]] = {
+    "sitt": SITT,
+    "noalign": NoAlign,
+    "bc": BC,
+    "dagger": DAgger,
+}
+
+
+def make_method(policy: TeacherStudentPolicy, cfg: MethodConfig) -> Method:
+    return METHOD_CLASSES[cfg.name](policy, cfg)
+
+
+__all__ = ["METHOD_CLASSES", "Method", "make_method"]

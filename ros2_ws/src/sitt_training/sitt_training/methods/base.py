@@ -1,0 +1,78 @@
+"""What a method may change in the shared training loop, as named hooks.
+
+The trainer runs, every iteration: roll-out (teacher acts; ``choose_actions`` may hand some
+steps to the student; ``shape_reward`` may change the teacher's reward) -> PPO update of the
+teacher (``extra_policy_loss`` added to its loss) -> ``update_student`` on the FIFO buffer of
+paired observations. A method is one small class overriding only what it changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from ..buffers import PairedBuffer
+from ..config import MethodConfig
+from ..networks import TeacherStudentPolicy
+from ..ppo import Batch
+from ..rows import paired_rows
+
+
+class Method:
+    """Teacher trained by plain PPO; no student update (subclasses add one)."""
+
+    name = "base"
+
+    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig) -> None:
+        self.policy = policy
+        self.cfg = cfg
+        self.student_optimizer = torch.optim.Adam(policy.student_encoder.parameters(),
+                                                  lr=cfg.align_lr)
+
+    # ------------------------------------------------------------ roll-out hooks
+    def shape_reward(self, obs_t: torch.Tensor, teacher_out: torch.Tensor,
+                     reward: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Reward the teacher learns from, for the states the actions were taken in."""
+        return reward, {}
+
+    def choose_actions(self, iteration: int, teacher_actions: torch.Tensor,
+                       obs_s: torch.Tensor, generator: torch.Generator
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actions to execute and a mask of where the teacher chose them."""
+        return teacher_actions, torch.ones(teacher_actions.shape[0], dtype=torch.bool)
+
+    # -------------------------------------------------------------- update hooks
+    def extra_policy_loss(self, batch: Batch, teacher_out: torch.Tensor
+                          ) -> tuple[torch.Tensor, dict[str, float]] | None:
+        """A term added to the teacher's PPO loss, or None."""
+        return None
+
+    def update_student(self, buffer: PairedBuffer, generator: torch.Generator
+                       ) -> dict[str, float]:
+        """Student-side training after each PPO update. Never moves the teacher or D."""
+        return {}
+
+    # ------------------------------------------------------------- checkpointing
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"student": self.student_optimizer}
+
+
+def l1(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error over samples given with weights that sum to one."""
+    return ((a - b).abs().mean(dim=-1) * weights).sum()
+
+
+def paired_batches(buffer: PairedBuffer, cfg: MethodConfig, generator: torch.Generator
+                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``align_iterations`` batches of distinct (o_T, o_S) pairs with their weights.
+
+    With ``align_batch_size`` 0 every iteration uses the whole buffer (paper, color maze),
+    so its distinct pairs are found once."""
+    whole = None
+    for _ in range(cfg.align_iterations):
+        if cfg.align_batch_size <= 0 or cfg.align_batch_size >= len(buffer):
+            whole = whole or paired_rows(*buffer.sample(0, generator))
+            yield whole
+        else:
+            yield paired_rows(*buffer.sample(cfg.align_batch_size, generator))

@@ -1,0 +1,45 @@
+"""``dagger``: BC on the states the student itself visits (METHODS.md section 4).
+
+In the first ``dagger_envs`` environments the student's sampled action is executed with
+probability 1 - beta_k, beta_k = beta0 * decay^k at iteration k; the teacher labels every
+visited state (the buffer aggregates them, FIFO) and the student regresses those labels as
+in BC. Steps the student chose are off-policy for the teacher, so they are left out of the
+teacher's policy-gradient term."""
+
+from __future__ import annotations
+
+import torch
+
+from ..buffers import PairedBuffer
+from ..config import MethodConfig
+from ..networks import TeacherStudentPolicy
+from .bc import BC
+
+
+class DAgger(BC):
+    name = "dagger"
+
+    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig) -> None:
+        super().__init__(policy, cfg)
+        self.beta = cfg.dagger_beta0
+
+    def choose_actions(self, iteration: int, teacher_actions: torch.Tensor,
+                       obs_s: torch.Tensor, generator: torch.Generator
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        self.beta = self.cfg.dagger_beta0 * self.cfg.dagger_beta_decay**iteration
+        n = teacher_actions.shape[0]
+        student_turn = torch.zeros(n, dtype=torch.bool)
+        k = self.cfg.dagger_envs
+        student_turn[:k] = torch.rand(k, generator=generator) >= self.beta
+        if not student_turn.any():
+            return teacher_actions, ~student_turn
+        with torch.no_grad():
+            out = self.policy.student_out(obs_s[student_turn])
+            student_actions = self.policy.decoder.distribution(out).sample()
+        actions = teacher_actions.clone()
+        actions[student_turn] = student_actions
+        return actions, ~student_turn
+
+    def update_student(self, buffer: PairedBuffer, generator: torch.Generator
+                       ) -> dict[str, float]:
+        return {**super().update_student(buffer, generator), "dagger/beta": self.beta}

@@ -1,0 +1,132 @@
+"""Networks shared by every method (METHODS.md, notation).
+
+* ``teacher_encoder`` E_T(o_T) -> z, ``student_encoder`` E_S(o_S) -> z,
+  ``proxy_encoder`` E_P(o_T) -> z (predicts the student's features from teacher input);
+* ``decoder`` D(z): one linear layer to logits (discrete) or the action mean (continuous),
+  plus the state-independent log-std that teacher and student share;
+* ``critic`` V(o_T), privileged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import gymnasium as gym
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
+    """ELU MLP with a linear output layer."""
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(in_dim, width), nn.ELU()]
+        in_dim = width
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """What the decoder outputs: ``n`` logits (discrete) or an ``n``-dim Gaussian mean."""
+
+    discrete: bool
+    n: int
+
+    @classmethod
+    def from_space(cls, space: gym.Space) -> ActionSpec:
+        if isinstance(space, gym.spaces.Discrete):
+            return cls(True, int(space.n))
+        if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+            return cls(False, int(space.shape[0]))
+        raise ValueError(f"unsupported action space {space}")
+
+
+class ActionDecoder(nn.Module):
+    """The shared decoder D. Updated only by the teacher's RL loss."""
+
+    def __init__(self, feature_dim: int, spec: ActionSpec, init_log_std: float = 0.0) -> None:
+        super().__init__()
+        self.spec = spec
+        self.linear = nn.Linear(feature_dim, spec.n)
+        nn.init.orthogonal_(self.linear.weight, gain=0.01)  # near-uniform initial policy
+        nn.init.zeros_(self.linear.bias)
+        self.log_std = None if spec.discrete else nn.Parameter(torch.full((spec.n,), init_log_std))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits or mean."""
+        return self.linear(z)
+
+    def frozen(self, z: torch.Tensor) -> torch.Tensor:
+        """The same output, with the decoder's weights detached: gradients reach ``z`` only.
+
+        Used by the student and proxy losses, which must never move the decoder."""
+        return F.linear(z, self.linear.weight.detach(), self.linear.bias.detach())
+
+    def distribution(self, out: torch.Tensor) -> torch.distributions.Distribution:
+        if self.spec.discrete:
+            return torch.distributions.Categorical(logits=out)
+        std = self.log_std.exp().expand_as(out)
+        return torch.distributions.Independent(torch.distributions.Normal(out, std), 1)
+
+    def deterministic(self, out: torch.Tensor) -> torch.Tensor:
+        return out.argmax(dim=-1) if self.spec.discrete else out
+
+    def kl(self, out_p: torch.Tensor, out_q: torch.Tensor, frozen: bool = False) -> torch.Tensor:
+        """KL(p || q) per sample, for two decoder outputs.
+
+        Discrete: the categorical KL. Continuous: Gaussians with the shared covariance,
+        ``0.5 * sum_i (mu_p,i - mu_q,i)^2 / sigma_i^2``; the gradient through sigma raises
+        the std where the means disagree (METHODS.md section 1). ``frozen`` detaches the
+        shared log-std, for the student-side losses that must not move the decoder."""
+        if self.spec.discrete:
+            log_p = F.log_softmax(out_p, dim=-1)
+            log_q = F.log_softmax(out_q, dim=-1)
+            return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+        log_std = self.log_std.detach() if frozen else self.log_std
+        var = (2.0 * log_std).exp()
+        return 0.5 * ((out_p - out_q).pow(2) / var).sum(dim=-1)
+
+
+class TeacherStudentPolicy(nn.Module):
+    """All networks of a run, in one module so a checkpoint is one state dict."""
+
+    def __init__(
+        self,
+        teacher_dim: int,
+        student_dim: int,
+        action_spec: ActionSpec,
+        feature_dim: int = 32,
+        hidden: Sequence[int] = (64, 64),
+        critic_hidden: Sequence[int] = (64, 64),
+        init_log_std: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.teacher_encoder = mlp(teacher_dim, hidden, feature_dim)
+        self.student_encoder = mlp(student_dim, hidden, feature_dim)
+        self.proxy_encoder = mlp(teacher_dim, hidden, feature_dim)
+        self.decoder = ActionDecoder(feature_dim, action_spec, init_log_std)
+        self.critic = mlp(teacher_dim, critic_hidden, 1)
+
+    # Parameter groups, one per optimiser: who may move what is decided here.
+    def teacher_parameters(self) -> list[nn.Parameter]:
+        """Everything the teacher's RL loss moves: E_T, D (with log-std) and V."""
+        return [
+            *self.teacher_encoder.parameters(),
+            *self.decoder.parameters(),
+            *self.critic.parameters(),
+        ]
+
+    def teacher_out(self, obs_t: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.teacher_encoder(obs_t))
+
+    def student_out(self, obs_s: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.student_encoder(obs_s))
+
+    def proxy_out(self, obs_t: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.proxy_encoder(obs_t))
+
+    def value(self, obs_t: torch.Tensor) -> torch.Tensor:
+        return self.critic(obs_t).squeeze(-1)

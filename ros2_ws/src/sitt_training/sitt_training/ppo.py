@@ -1,0 +1,134 @@
+"""The PPO core every method shares: roll-out storage, GAE and the clipped update.
+
+Methods change PPO only through two named hooks (see ``methods/base.py``):
+``shape_reward`` during the roll-out and ``extra_policy_loss`` inside the update.
+Shapes: T roll-out steps, N environments, B = T*N samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import PPOConfig
+from .networks import TeacherStudentPolicy
+from .rows import Rows
+
+
+@dataclass
+class Batch:
+    """A minibatch of teacher transitions (flattened over T and N)."""
+
+    obs: Rows  # (B, teacher_dim), stored as distinct rows + index
+    actions: torch.Tensor  # (B,) discrete or (B, act_dim)
+    old_log_prob: torch.Tensor  # (B,)
+    advantages: torch.Tensor  # (B,)
+    returns: torch.Tensor  # (B,)
+    teacher_acted: torch.Tensor  # (B,) bool: False where another policy chose the action
+
+
+class RolloutStorage:
+    """Teacher roll-out of T steps x N envs, on the CPU."""
+
+    def __init__(self, steps: int, num_envs: int, obs_dim: int, action_shape: tuple[int, ...],
+                 discrete: bool) -> None:
+        self.steps, self.num_envs = steps, num_envs
+        self.obs = torch.zeros(steps, num_envs, obs_dim)
+        dtype = torch.long if discrete else torch.float32
+        self.actions = torch.zeros(steps, num_envs, *action_shape, dtype=dtype)
+        self.log_prob = torch.zeros(steps, num_envs)
+        self.rewards = torch.zeros(steps, num_envs)
+        self.values = torch.zeros(steps, num_envs)
+        self.dones = torch.zeros(steps, num_envs)  # episode ended after this step
+        self.teacher_acted = torch.ones(steps, num_envs, dtype=torch.bool)
+        self.advantages = torch.zeros(steps, num_envs)
+        self.returns = torch.zeros(steps, num_envs)
+
+    def compute_gae(self, last_value: torch.Tensor, gamma: float, lam: float) -> None:
+        """Generalised advantage estimation. Truncated episodes were already bootstrapped
+        into ``rewards`` by the trainer, so ``dones`` cuts every finished episode."""
+        gae = torch.zeros(self.num_envs)
+        next_value = last_value
+        for t in reversed(range(self.steps)):
+            not_done = 1.0 - self.dones[t]
+            delta = self.rewards[t] + gamma * next_value * not_done - self.values[t]
+            gae = delta + gamma * lam * not_done * gae
+            self.advantages[t] = gae
+            next_value = self.values[t]
+        self.returns = self.advantages + self.values
+
+    def minibatches(self, obs: Rows, count: int, generator: torch.Generator) -> list[Batch]:
+        total = self.steps * self.num_envs
+        order = torch.randperm(total, generator=generator)
+        flat = {
+            "actions": self.actions.reshape(total, *self.actions.shape[2:]),
+            "old_log_prob": self.log_prob.reshape(total),
+            "advantages": self.advantages.reshape(total),
+            "returns": self.returns.reshape(total),
+            "teacher_acted": self.teacher_acted.reshape(total),
+        }
+        return [Batch(obs=obs.subset(idx), **{k: v[idx] for k, v in flat.items()})
+                for idx in order.chunk(count)]
+
+
+ExtraLoss = Callable[[Batch, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+
+
+class PPO:
+    """Clipped-objective PPO on the teacher's parameters (E_T, D, log-std, V)."""
+
+    def __init__(self, policy: TeacherStudentPolicy, cfg: PPOConfig) -> None:
+        self.policy = policy
+        self.cfg = cfg
+        self.params: list[nn.Parameter] = policy.teacher_parameters()
+        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr)
+
+    def update(self, storage: RolloutStorage, generator: torch.Generator,
+               extra_loss: ExtraLoss | None = None) -> dict[str, float]:
+        """``extra_loss(batch, teacher_out)`` is added to the PPO loss (SITT's KL term)."""
+        cfg = self.cfg
+        stats: dict[str, float] = {}
+        count = 0
+        obs = Rows.of(storage.obs.reshape(storage.steps * storage.num_envs, -1), dedupe=True)
+        for _ in range(cfg.epochs):
+            for batch in storage.minibatches(obs, cfg.minibatches, generator):
+                out = batch.obs.apply(self.policy.teacher_out)
+                dist = self.policy.decoder.distribution(out)
+                log_prob = dist.log_prob(batch.actions)
+                adv = batch.advantages
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                ratio = (log_prob - batch.old_log_prob).exp()
+                surrogate = torch.min(
+                    ratio * adv, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv
+                )
+                # Actions chosen by another policy (DAgger's student) are off-policy for
+                # the teacher: they take no part in its policy-gradient term.
+                mask = batch.teacher_acted.float()
+                policy_loss = -(surrogate * mask).sum() / mask.sum().clamp(min=1.0)
+                value_loss = (batch.obs.apply(self.policy.value) - batch.returns).pow(2).mean()
+                entropy = dist.entropy().mean()
+                loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+                extra_stats: dict[str, float] = {}
+                if extra_loss is not None:
+                    extra, extra_stats = extra_loss(batch, out)
+                    loss = loss + extra
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+                self.optimizer.step()
+                with torch.no_grad():
+                    clip_frac = ((ratio - 1).abs() > cfg.clip).float().mean()
+                step_stats = {
+                    "ppo/policy_loss": policy_loss.item(),
+                    "ppo/value_loss": value_loss.item(),
+                    "ppo/entropy": entropy.item(),
+                    "ppo/clip_fraction": clip_frac.item(),
+                    **extra_stats,
+                }
+                for key, value in step_stats.items():
+                    stats[key] = stats.get(key, 0.0) + value
+                count += 1
+        return {key: value / count for key, value in stats.items()}

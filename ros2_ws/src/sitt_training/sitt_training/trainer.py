@@ -1,0 +1,275 @@
+"""The training loop shared by every method: roll-out -> PPO update -> student update.
+
+A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl`` (one line per
+iteration), TensorBoard scalars in ``tb/``, and ``model_<iter>.pt`` checkpoints written
+atomically. A checkpoint holds everything needed to continue exactly: networks, optimisers,
+the environments' state, the paired buffer and the random streams.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .buffers import PairedBuffer
+from .config import Config, save_config
+from .envs import make_task
+from .evaluation import MAX_TRAIN_SEED, VALIDATION_SEED, evaluate
+from .methods import make_method
+from .networks import ActionSpec, TeacherStudentPolicy
+from .ppo import PPO, RolloutStorage
+
+CHECKPOINT_GLOB = "model_*.pt"
+
+
+def build_policy(cfg: Config, env: Any) -> TeacherStudentPolicy:
+    """The networks for a task, from the config (also used by evaluation and export)."""
+    spaces = env.single_observation_space
+    return TeacherStudentPolicy(
+        teacher_dim=int(np.prod(spaces["teacher"].shape)),
+        student_dim=int(np.prod(spaces["student"].shape)),
+        action_spec=ActionSpec.from_space(env.single_action_space),
+        feature_dim=cfg.network.feature_dim,
+        hidden=cfg.network.hidden,
+        critic_hidden=cfg.network.critic_hidden,
+        init_log_std=cfg.ppo.init_log_std,
+    )
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoints of a run, oldest first."""
+    return sorted(run_dir.glob(CHECKPOINT_GLOB), key=lambda p: int(p.stem.split("_")[1]))
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """Write to a temporary file and rename: a crash never leaves a half-written file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: Path, show_progress: bool = True) -> None:
+        if cfg.train.seed >= MAX_TRAIN_SEED:
+            raise ValueError(f"train.seed must be < {MAX_TRAIN_SEED} (higher seeds are "
+                             f"reserved for evaluation), got {cfg.train.seed}")
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.show_progress = show_progress
+        torch.set_num_threads(cfg.train.torch_threads)
+        torch.manual_seed(cfg.train.seed)
+        self.generator = torch.Generator().manual_seed(cfg.train.seed)
+
+        self.env = make_task(cfg.task.name, cfg.task.num_envs, cfg.train.seed, **cfg.task.kwargs)
+        student_mask = np.arange(cfg.task.num_envs) < cfg.task.student_envs
+        self.env.set_student_mask(student_mask)
+        self.obs, _ = self.env.reset(seed=cfg.train.seed)
+
+        self.policy = build_policy(cfg, self.env)
+        self.ppo = PPO(self.policy, cfg.ppo)
+        self.method = make_method(self.policy, cfg.method)
+        spaces = self.env.single_observation_space
+        student_dtype = torch.from_numpy(np.zeros(0, spaces["student"].dtype)).dtype
+        self.buffer = PairedBuffer(cfg.method.buffer_size, spaces["teacher"].shape,
+                                   spaces["student"].shape, student_dtype)
+        spec = self.policy.decoder.spec
+        self.storage = RolloutStorage(cfg.ppo.rollout_steps, cfg.task.num_envs,
+                                      int(np.prod(spaces["teacher"].shape)),
+                                      () if spec.discrete else (spec.n,), spec.discrete)
+        self.iteration = 0
+        self.env_steps = 0
+        self.student_samples = 0  # rendered student observations used for training
+        self.wall_time = 0.0
+        self._stop_signal: int | None = None
+
+    # ------------------------------------------------------------------ roll-out
+    def collect(self) -> dict[str, float]:
+        """One roll-out of T steps in every environment; fills storage and buffer."""
+        cfg, policy, st = self.cfg, self.policy, self.storage
+        student_rows = torch.from_numpy(self.env.student_mask)
+        successes: list[np.ndarray] = []
+        returns: list[np.ndarray] = []
+        shaping: dict[str, float] = {}
+        for t in range(cfg.ppo.rollout_steps):
+            obs_t = torch.from_numpy(self.obs["teacher"])
+            obs_s = torch.from_numpy(self.obs["student"])
+            with torch.no_grad():
+                out = policy.teacher_out(obs_t)
+                dist = policy.decoder.distribution(out)
+                teacher_actions = dist.sample()
+                value = policy.value(obs_t)
+            actions, teacher_acted = self.method.choose_actions(
+                self.iteration, teacher_actions, obs_s, self.generator)
+            with torch.no_grad():
+                log_prob = dist.log_prob(actions)
+            self.obs, reward, terminated, truncated, infos = self.env.step(actions.numpy())
+            reward_t, stats = self.method.shape_reward(obs_t, out, torch.from_numpy(reward))
+            for key, val in stats.items():
+                shaping[key] = shaping.get(key, 0.0) + val / cfg.ppo.rollout_steps
+            if truncated.any():  # time limit: bootstrap from the value of the final state
+                final = torch.from_numpy(infos["final_obs"]["teacher"][truncated])
+                with torch.no_grad():
+                    reward_t[truncated] += cfg.ppo.gamma * policy.value(final)
+            st.obs[t] = obs_t
+            st.actions[t] = actions
+            st.log_prob[t] = log_prob
+            st.rewards[t] = reward_t
+            st.values[t] = value
+            st.dones[t] = torch.from_numpy(terminated | truncated).float()
+            st.teacher_acted[t] = teacher_acted
+            self.buffer.add(obs_t[student_rows], obs_s[student_rows])
+            if "_episode" in infos:
+                ended = infos["_episode"]
+                successes.append(infos["episode"]["success"][ended])
+                returns.append(infos["episode"]["r"][ended])
+        with torch.no_grad():
+            last_value = policy.value(torch.from_numpy(self.obs["teacher"]))
+        st.compute_gae(last_value, cfg.ppo.gamma, cfg.ppo.gae_lambda)
+        self.env_steps += cfg.ppo.rollout_steps * cfg.task.num_envs
+        self.student_samples += cfg.ppo.rollout_steps * int(student_rows.sum())
+        stats = dict(shaping)
+        if successes:
+            stats["train/teacher_success"] = float(np.concatenate(successes).mean())
+            stats["train/episode_return"] = float(np.concatenate(returns).mean())
+            stats["train/episodes"] = float(sum(len(s) for s in successes))
+        return stats
+
+    # ---------------------------------------------------------------- iteration
+    def iterate(self) -> dict[str, float]:
+        start = time.perf_counter()
+        stats = self.collect()
+        rollout_time = time.perf_counter() - start
+        extra = self.method.extra_policy_loss
+        stats.update(self.ppo.update(self.storage, self.generator, extra))
+        stats.update(self.method.update_student(self.buffer, self.generator))
+        elapsed = time.perf_counter() - start
+        self.wall_time += elapsed
+        self.iteration += 1
+        steps = self.cfg.ppo.rollout_steps * self.cfg.task.num_envs
+        stats.update({"perf/env_steps_per_s": steps / elapsed,
+                      "perf/rollout_steps_per_s": steps / rollout_time,
+                      "perf/iteration_s": elapsed})
+        if self.cfg.train.eval_every and self.iteration % self.cfg.train.eval_every == 0:
+            stats.update(self.validate())
+        return stats
+
+    def validate(self, episodes: int | None = None) -> dict[str, float]:
+        """Deterministic teacher and student on validation seeds (never trained on)."""
+        n = episodes or self.cfg.train.eval_episodes
+        out = {}
+        for role in ("teacher", "student"):
+            result = evaluate(self.policy, self.cfg.task.name, self.cfg.task.kwargs, role, n,
+                              seed=VALIDATION_SEED)
+            out[f"eval/{role}_success"] = result.success
+            out[f"eval/{role}_return"] = result.mean_return
+        return out
+
+    # ------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "student_samples": self.student_samples,
+            "wall_time": self.wall_time,
+            "config": self.cfg.to_dict(),
+            "policy": self.policy.state_dict(),
+            "optimizers": {"ppo": self.ppo.optimizer.state_dict(),
+                           **{k: o.state_dict() for k, o in self.method.optimizers().items()}},
+            "env": self.env.state_dict(),
+            "buffer": self.buffer.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.iteration = state["iteration"]
+        self.env_steps = state["env_steps"]
+        self.student_samples = state["student_samples"]
+        self.wall_time = state["wall_time"]
+        self.policy.load_state_dict(state["policy"])
+        self.ppo.optimizer.load_state_dict(state["optimizers"]["ppo"])
+        for key, opt in self.method.optimizers().items():
+            opt.load_state_dict(state["optimizers"][key])
+        self.env.load_state_dict(state["env"])
+        self.obs = self.env.observe()
+        self.buffer.load_state_dict(state["buffer"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.generator.set_state(state["rng"]["generator"])
+
+    def save_checkpoint(self) -> Path:
+        path = self.run_dir / f"model_{self.iteration}.pt"
+        atomic_save(self.state_dict(), path)
+        return path
+
+    def resume(self) -> Path | None:
+        """Load the newest checkpoint of the run directory, if any."""
+        found = checkpoints(self.run_dir)
+        if not found:
+            return None
+        self.load_state_dict(torch.load(found[-1], weights_only=False))
+        return found[-1]
+
+    # ---------------------------------------------------------------- main loop
+    def _request_stop(self, signum: int, _frame: Any) -> None:
+        if self._stop_signal is not None:  # second signal: stop now
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+        tqdm.write(f"signal {signal.Signals(signum).name}: finishing this iteration, "
+                   "saving a checkpoint, then stopping (send again to stop at once)")
+
+    def train(self) -> dict[str, Any]:
+        """Run to ``train.iterations``; returns the last iteration's stats and status."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, self.run_dir / "config.yaml")
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(self.run_dir / "tb"))
+        old_handlers = {s: signal.signal(s, self._request_stop)
+                        for s in (signal.SIGINT, signal.SIGTERM)}
+        total = self.cfg.train.iterations
+        bar = tqdm(total=total, initial=self.iteration, disable=not self.show_progress,
+                   desc=f"{self.cfg.task.name}/{self.cfg.method.name} s{self.cfg.train.seed}",
+                   unit="it", dynamic_ncols=True)
+        stats: dict[str, float] = {}
+        status = "finished"
+        try:
+            with open(self.run_dir / "metrics.jsonl", "a") as log:
+                while self.iteration < total:
+                    stats = self.iterate()
+                    record = {"iteration": self.iteration, "env_steps": self.env_steps,
+                              "student_samples": self.student_samples,
+                              "wall_time": self.wall_time, **stats}
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    for key, value in stats.items():
+                        writer.add_scalar(key, value, self.env_steps)
+                    bar.update(1)
+                    bar.set_postfix(_postfix(stats), refresh=False)
+                    if self.iteration % self.cfg.train.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    if self._stop_signal is not None:
+                        status = "interrupted"
+                        break
+            if self.iteration % self.cfg.train.checkpoint_every != 0 or status != "finished":
+                self.save_checkpoint()
+        finally:
+            bar.close()
+            writer.close()
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+        return {"status": status, "iteration": self.iteration, "env_steps": self.env_steps,
+                "wall_time": self.wall_time, **stats}
+
+
+def _postfix(stats: dict[str, float]) -> dict[str, str]:
+    keys = {"train/teacher_success": "T(train)", "eval/teacher_success": "T",
+            "eval/student_success": "S", "perf/env_steps_per_s": "steps/s"}
+    return {short: (f"{stats[k]:.0f}" if "steps" in k else f"{stats[k]:.2f}")
+            for k, short in keys.items() if k in stats}
