@@ -15,7 +15,22 @@ from typing import Any, get_type_hints
 import yaml
 
 METHODS = ("sitt", "noalign", "bc", "dagger")
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+def _config_dir() -> Path:
+    """Shipped presets: the source tree (pip -e), else the colcon install's share/."""
+    source = Path(__file__).resolve().parent.parent / "config"
+    if source.is_dir():
+        return source
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory("sitt_training")) / "config"
+    except (ImportError, LookupError):
+        return source
+
+
+CONFIG_DIR = _config_dir()
 
 
 class ConfigError(ValueError):

@@ -74,7 +74,7 @@ class RolloutStorage:
                 for idx in order.chunk(count)]
 
 
-ExtraLoss = Callable[[Batch, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+ExtraLoss = Callable[[Batch, torch.Tensor], tuple[torch.Tensor, dict[str, float]] | None]
 
 
 class PPO:
@@ -111,10 +111,11 @@ class PPO:
                 value_loss = (batch.obs.apply(self.policy.value) - batch.returns).pow(2).mean()
                 entropy = dist.entropy().mean()
                 loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+                extra = extra_loss(batch, out) if extra_loss is not None else None
                 extra_stats: dict[str, float] = {}
-                if extra_loss is not None:
-                    extra, extra_stats = extra_loss(batch, out)
-                    loss = loss + extra
+                if extra is not None:
+                    loss = loss + extra[0]
+                    extra_stats = extra[1]
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)

@@ -1,0 +1,138 @@
+"""Color maze benchmark: SITT and the baselines over seeds, a result table and figures.
+
+    python bench/color_maze.py                 # 4 methods x 5 seeds, writes docs/
+    python bench/color_maze.py --quick         # 1 seed each (the README's demo)
+    python bench/color_maze.py --methods sitt --seeds 0 1 --episodes 500
+
+Every number printed comes from the runs this script starts: training with the shipped
+presets (ros2_ws/src/sitt_training/config/color_maze_<method>.yaml), then a deterministic
+evaluation of teacher and student on held-out evaluation mazes (never trained on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sitt_training.cli import evaluate_run
+from sitt_training.config import METHODS, load_config, preset_path
+from sitt_training.plots import plot_learning_curves
+from sitt_training.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def train_one(method: str, seed: int, out: Path, overrides: list[str]) -> dict:
+    run_dir = out / f"{method}_s{seed}"
+    cfg = load_config(preset_path("color_maze", method),
+                      [f"train.seed={seed}", *overrides])
+    trainer = Trainer(cfg, run_dir)
+    trainer.resume()  # a benchmark interrupted half-way continues where it stopped
+    start = time.perf_counter()
+    result = trainer.train()
+    if result["status"] != "finished":
+        raise SystemExit(f"{run_dir}: training was interrupted; run the same command again "
+                         "to continue")
+    return {"run_dir": run_dir, "wall_incl_eval": time.perf_counter() - start, **result}
+
+
+def mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--quick", action="store_true", help="one seed per method")
+    parser.add_argument("--episodes", type=int, default=1000, help="evaluation mazes")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_color_maze"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="config override for every run, e.g. train.iterations=10")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="write docs/color_maze.md and the figures under docs/")
+    args = parser.parse_args()
+    seeds = args.seeds[:1] if args.quick else args.seeds
+
+    rows, runs = [], {}
+    for method in args.methods:
+        for seed in seeds:
+            trained = train_one(method, seed, args.out, args.overrides)
+            report = evaluate_run(trained["run_dir"], args.episodes)
+            rows.append({"method": method, "seed": seed, **report,
+                         "train_wall_time": trained["wall_time"]})
+            runs.setdefault(method, []).append(trained["run_dir"])
+            print(f"  {method} seed {seed}: teacher {report['teacher_success']:.3f} "
+                  f"student {report['student_success']:.3f} "
+                  f"({report['env_steps'] / 1e6:.1f}M steps, {trained['wall_time']:.0f} s)",
+                  flush=True)
+
+    table = results_table(rows)
+    print()
+    print(table)
+    (args.out / "results.json").write_text(json.dumps(rows, indent=2, default=str))
+    curves = plot_learning_curves(runs, args.out / "learning_curves.png",
+                                  title="Color maze: validation success (mean ± std over seeds)")
+    figures = {m: evaluate_run(runs[m][0], args.episodes, plot=args.out / f"maze_{m}.png")["plot"]
+               for m in args.methods}
+    print(f"\nfigures: {curves}, {', '.join(figures.values())}")
+    if args.write_docs:
+        write_docs(table, rows, args, curves, figures)
+    return 0
+
+
+def results_table(rows: list[dict]) -> str:
+    lines = ["| method | teacher success | student success | gap | student success per seed "
+             "| env steps | student samples | train wall time [s] |",
+             "|---|---|---|---|---|---|---|---|"]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        rs = [r for r in rows if r["method"] == method]
+        lines.append(
+            f"| {method} | {mean_std([r['teacher_success'] for r in rs])} "
+            f"| {mean_std([r['student_success'] for r in rs])} "
+            f"| {mean_std([r['gap'] for r in rs])} "
+            f"| {', '.join(f'{r['student_success']:.2f}' for r in rs)} "
+            f"| {rs[0]['env_steps'] / 1e6:.1f}M | {rs[0]['student_samples'] / 1e6:.1f}M "
+            f"| {mean_std([r['train_wall_time'] for r in rs]).replace('.00', '')} |")
+    return "\n".join(lines)
+
+
+def write_docs(table: str, rows: list[dict], args: argparse.Namespace, curves: Path,
+               figures: dict[str, str]) -> None:
+    docs = REPO / "docs"
+    docs.mkdir(exist_ok=True)
+    images = {}
+    for name, src in {"learning_curves": curves, **figures}.items():
+        dst = docs / f"color_maze_{Path(src).stem}.png"
+        dst.write_bytes(Path(src).read_bytes())
+        images[name] = dst.name
+    command = "python bench/color_maze.py " + " ".join(sys.argv[1:])
+    text = [
+        "## Color maze",
+        "",
+        f"Command: `{command}` (from the repository root, in `.venv`).",
+        f"Machine: {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}.",
+        f"Evaluation: {args.episodes} held-out mazes per run, deterministic actions.",
+        "",
+        table,
+        "",
+        f"![learning curves]({images['learning_curves']})",
+        "",
+        *[f"![{m}]({images[m]})" for m in figures],
+        "",
+    ]
+    (docs / "color_maze.md").write_text("\n".join(text))
+    print(f"wrote {docs / 'color_maze.md'}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Figures a person would rather look at than read: maze trajectories, learning curves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on robots' build machines or CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+
+from .config import Config  # noqa: E402
+from .envs.color_maze import GOAL, START, generate_layouts  # noqa: E402
+from .evaluation import EvalResult  # noqa: E402
+
+MAZE_COLORS = ListedColormap(["#ffffff", "#e4572e", "#4c78a8"])  # empty, lava, path
+
+
+def plot_maze_trajectories(teacher: EvalResult, student: EvalResult, cfg: Config, seed: int,
+                           path: Path, title: str = "", count: int = 10) -> Path:
+    """Teacher and student trajectories over the first ``count`` evaluation mazes."""
+    count = min(count, len(teacher.traces), len(student.traces))
+    if count == 0:
+        raise ValueError("no trajectories recorded: evaluate with record_traces=True")
+    if cfg.task.kwargs.get("layouts") is not None:
+        from .envs.color_maze import load_layouts
+
+        user = load_layouts(cfg.task.kwargs["layouts"])
+        layouts = user[np.arange(count) % len(user)]
+    else:
+        layouts = generate_layouts(seed, count)
+    cols = min(count, 5)
+    rows = int(np.ceil(count / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.6 * rows + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= count:
+            continue
+        ax.imshow(layouts[i], cmap=MAZE_COLORS, vmin=0, vmax=2, interpolation="nearest")
+        ax.plot(START[1], START[0], "o", color="#888888", ms=6)
+        ax.plot(GOAL[1], GOAL[0], "s", color="#2ca02c", ms=7)
+        for result, color, style, offset in ((teacher, "#f2a900", "-", -0.12),
+                                             (student, "#111111", "--", 0.12)):
+            trace = result.traces[i]
+            ax.plot(trace[:, 1] + offset, trace[:, 0] + offset, style, color=color, lw=1.6)
+        ax.set_title(f"maze {i}", fontsize=8)
+    handles = [plt.Line2D([], [], color="#f2a900", lw=2, label="teacher"),
+               plt.Line2D([], [], color="#111111", lw=2, ls="--", label="student")]
+    fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False)
+    fig.suptitle(f"{title}  teacher {teacher.success:.2f} / student {student.success:.2f} "
+                 f"success on {teacher.episodes} eval mazes", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, float]]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def plot_learning_curves(runs: dict[str, Sequence[Path]], path: Path,
+                         keys: Sequence[str] = ("eval/teacher_success", "eval/student_success"),
+                         title: str = "") -> Path:
+    """Mean +- std over seeds of validation success against environment steps."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    for method, run_dirs in runs.items():
+        curves = []
+        for run_dir in run_dirs:
+            rows = [r for r in read_metrics(run_dir) if keys[0] in r]
+            curves.append(rows)
+        length = min((len(c) for c in curves), default=0)
+        if length == 0:
+            continue
+        steps = np.array([r["env_steps"] for r in curves[0][:length]]) / 1e6
+        for ax, key in zip(axes[0], keys, strict=True):
+            values = np.array([[r[key] for r in c[:length]] for c in curves])
+            mean, std = values.mean(axis=0), values.std(axis=0)
+            (line,) = ax.plot(steps, mean, label=method)
+            ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    for ax, key in zip(axes[0], keys, strict=True):
+        ax.set_xlabel("environment steps [M]")
+        ax.set_ylabel(key.split("/")[-1].replace("_", " "))
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,194 @@
+"""SITT's core: KL formulas, the sign of the penalty, and who moves what."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from sitt_training.buffers import PairedBuffer
+from sitt_training.config import MethodConfig
+from sitt_training.methods import make_method
+from sitt_training.networks import ActionDecoder, ActionSpec, TeacherStudentPolicy
+from sitt_training.ppo import Batch
+from sitt_training.rows import Rows, paired_rows, unique_rows
+
+torch.manual_seed(0)
+
+
+def test_categorical_kl_matches_closed_form() -> None:
+    dec = ActionDecoder(4, ActionSpec(True, 3))
+    p_logits = torch.tensor([[1.0, 0.0, -1.0], [0.2, 0.2, 0.2]])
+    q_logits = torch.tensor([[0.0, 0.5, 0.0], [3.0, -1.0, 0.0]])
+    p = torch.softmax(p_logits, -1)
+    q = torch.softmax(q_logits, -1)
+    expected = (p * (p.log() - q.log())).sum(-1)
+    torch.testing.assert_close(dec.kl(p_logits, q_logits), expected)
+    # By hand for the first row: sum p_i log(p_i / q_i).
+    p0, q0 = p[0].tolist(), q[0].tolist()
+    by_hand = sum(a * np.log(a / b) for a, b in zip(p0, q0, strict=True))
+    assert dec.kl(p_logits, q_logits)[0].item() == pytest.approx(by_hand, rel=1e-5)
+    assert dec.kl(p_logits, p_logits).abs().max().item() < 1e-6
+
+
+def test_gaussian_kl_with_shared_std_matches_closed_form() -> None:
+    dec = ActionDecoder(4, ActionSpec(False, 2), init_log_std=0.0)
+    with torch.no_grad():
+        dec.log_std.copy_(torch.tensor([np.log(0.5), np.log(2.0)]))
+    mu_p = torch.tensor([[1.0, 2.0]])
+    mu_q = torch.tensor([[0.0, 0.0]])
+    # 0.5 * ((1-0)^2 / 0.25 + (2-0)^2 / 4) = 0.5 * (4 + 1) = 2.5
+    assert dec.kl(mu_p, mu_q).item() == pytest.approx(2.5)
+    p = torch.distributions.Independent(torch.distributions.Normal(mu_p, dec.log_std.exp()), 1)
+    q = torch.distributions.Independent(torch.distributions.Normal(mu_q, dec.log_std.exp()), 1)
+    reference = torch.distributions.kl_divergence(p, q).item()
+    assert dec.kl(mu_p, mu_q).item() == pytest.approx(reference)
+
+
+def test_gaussian_kl_gradient_raises_std_where_means_disagree() -> None:
+    dec = ActionDecoder(4, ActionSpec(False, 2))
+    kl = dec.kl(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 0.0]]))
+    kl.backward()
+    # Minimising the KL by gradient descent moves log_std against its gradient: up on the
+    # dimension where the means differ, unchanged where they agree.
+    assert dec.log_std.grad[0] < 0 and dec.log_std.grad[1] == 0
+
+
+def _policy(discrete: bool = True) -> TeacherStudentPolicy:
+    spec = ActionSpec(True, 4) if discrete else ActionSpec(False, 3)
+    return TeacherStudentPolicy(6, 5, spec, feature_dim=8, hidden=(16,), critic_hidden=(16,))
+
+
+def _buffer(n: int = 64) -> PairedBuffer:
+    buf = PairedBuffer(128, (6,), (5,), torch.float32)
+    buf.add(torch.randn(n, 6), torch.randn(n, 5))
+    return buf
+
+
+def test_kl_reward_penalty_lowers_reward_where_student_disagrees() -> None:
+    policy = _policy()
+    method = make_method(policy, MethodConfig(name="sitt", kl_reward_coef=0.5))
+    obs_t = torch.randn(32, 6)
+    with torch.no_grad():
+        teacher_out = policy.teacher_out(obs_t) * 50  # a confident teacher
+        kl = policy.decoder.kl(teacher_out, policy.proxy_out(obs_t))
+    reward = torch.ones(32)
+    shaped, stats = method.shape_reward(obs_t, teacher_out, reward)
+    assert (kl > 0).all()
+    torch.testing.assert_close(shaped, reward - 0.5 * kl)  # a penalty, never a bonus
+    assert (shaped < reward).all()
+    assert stats["sitt/kl_penalty"] == pytest.approx((0.5 * kl).mean().item(), rel=1e-5)
+    # Baselines leave the reward alone.
+    for name in ("noalign", "bc", "dagger"):
+        same, _ = make_method(policy, MethodConfig(name=name)).shape_reward(
+            obs_t, teacher_out, reward)
+        assert torch.equal(same, reward)
+
+
+def test_kl_gradient_term_pulls_teacher_toward_proxy_only() -> None:
+    policy = _policy()
+    method = make_method(policy, MethodConfig(name="sitt", kl_grad_coef=0.01))
+    obs = torch.randn(16, 6)
+    batch = Batch(obs=Rows(obs), actions=torch.zeros(16, dtype=torch.long),
+                  old_log_prob=torch.zeros(16), advantages=torch.zeros(16),
+                  returns=torch.zeros(16), teacher_acted=torch.ones(16, dtype=torch.bool))
+    out = policy.teacher_out(obs)
+    loss, stats = method.extra_policy_loss(batch, out)
+    expected = 0.01 * policy.decoder.kl(out, policy.proxy_out(obs)).mean()
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert all(p.grad is None for p in policy.proxy_encoder.parameters()), "sg(pi_P)"
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in policy.teacher_encoder.parameters())
+    for name in ("noalign", "bc", "dagger"):
+        assert make_method(policy, MethodConfig(name=name)).extra_policy_loss(batch, out) is None
+
+
+def _snapshot(policy: TeacherStudentPolicy) -> dict[str, dict[str, torch.Tensor]]:
+    parts = ("teacher_encoder", "student_encoder", "proxy_encoder", "decoder", "critic")
+    return {p: copy.deepcopy(getattr(policy, p).state_dict()) for p in parts}
+
+
+def _moved(before: dict, policy: TeacherStudentPolicy) -> set[str]:
+    moved = set()
+    for part, state in before.items():
+        now = getattr(policy, part).state_dict()
+        if any(not torch.equal(state[k], now[k]) for k in state):
+            moved.add(part)
+    return moved
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+@pytest.mark.parametrize("name,expected", [
+    ("sitt", {"student_encoder", "proxy_encoder"}),
+    ("noalign", {"student_encoder"}),
+    ("bc", {"student_encoder"}),
+    ("dagger", {"student_encoder"}),
+])
+def test_student_update_moves_only_student_side(name, expected, discrete) -> None:
+    policy = _policy(discrete)
+    method = make_method(policy, MethodConfig(name=name, align_iterations=3))
+    before = _snapshot(policy)
+    stats = method.update_student(_buffer(), torch.Generator().manual_seed(0))
+    assert stats
+    assert _moved(before, policy) == expected
+    # Nothing left behind that a later optimiser step could apply to the teacher side.
+    for part in ("teacher_encoder", "decoder", "critic"):
+        assert all(p.grad is None for p in getattr(policy, part).parameters())
+
+
+def test_ppo_update_moves_teacher_decoder_critic_only() -> None:
+    from sitt_training.config import PPOConfig
+    from sitt_training.ppo import PPO, RolloutStorage
+
+    policy = _policy()
+    ppo = PPO(policy, PPOConfig(epochs=2, minibatches=2))
+    st = RolloutStorage(4, 8, 6, (), True)
+    st.obs.normal_()
+    st.actions.random_(0, 4)
+    st.rewards.normal_()
+    st.compute_gae(torch.zeros(8), 0.99, 0.95)
+    before = _snapshot(policy)
+    method = make_method(policy, MethodConfig(name="sitt"))
+    ppo.update(st, torch.Generator().manual_seed(0), method.extra_policy_loss)
+    assert _moved(before, policy) == {"teacher_encoder", "decoder", "critic"}
+
+
+def test_gae_matches_hand_computation() -> None:
+    from sitt_training.ppo import RolloutStorage
+
+    st = RolloutStorage(3, 1, 1, (), True)
+    st.rewards[:, 0] = torch.tensor([1.0, 0.0, 2.0])
+    st.values[:, 0] = torch.tensor([0.5, 0.2, 0.1])
+    st.dones[:, 0] = torch.tensor([0.0, 1.0, 0.0])
+    g, lam = 0.9, 0.8
+    st.compute_gae(torch.tensor([0.3]), g, lam)
+    d2 = 2.0 + g * 0.3 - 0.1
+    d1 = 0.0 - 0.2  # episode ended after step 1: no bootstrap
+    d0 = 1.0 + g * 0.2 - 0.5
+    a2, a1 = d2, d1
+    a0 = d0 + g * lam * a1
+    torch.testing.assert_close(st.advantages[:, 0], torch.tensor([a0, a1, a2]))
+    torch.testing.assert_close(st.returns[:, 0], torch.tensor([a0 + 0.5, a1 + 0.2, a2 + 0.1]))
+
+
+def test_unique_rows_is_exact_and_weights_sum_to_one() -> None:
+    x = torch.randint(0, 3, (500, 7)).float()
+    unique, index = unique_rows(x)
+    assert torch.equal(unique[index], x)
+    assert len(unique) == len(torch.unique(x, dim=0))
+    net = torch.nn.Linear(7, 2)
+    rows = Rows.of(x, dedupe=True)
+    torch.testing.assert_close(rows.apply(net), net(x))
+    t, s, w = paired_rows(x, x[:, :3])
+    assert w.sum().item() == pytest.approx(1.0)
+    # A weighted mean over distinct pairs equals the plain mean over all pairs.
+    torch.testing.assert_close((net(t)[:, 0] * w).sum(), net(x)[:, 0].mean())
+
+
+def test_paired_buffer_is_fifo() -> None:
+    buf = PairedBuffer(5, (1,), (1,), torch.float32)
+    buf.add(torch.arange(3.0)[:, None], torch.arange(3.0)[:, None])
+    buf.add(torch.arange(3.0, 7.0)[:, None], torch.arange(3.0, 7.0)[:, None])
+    assert len(buf) == 5
+    assert sorted(buf.teacher[:, 0].tolist()) == [2.0, 3.0, 4.0, 5.0, 6.0]  # 0, 1 dropped

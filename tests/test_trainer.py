@@ -1,0 +1,169 @@
+"""Trainer: learning, exact resume, interruption, and the CLI around it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sitt_training.config import load_config
+from sitt_training.envs.color_maze import GRID, LAVA, MARGIN, PATH, generate_layouts
+from sitt_training.trainer import Trainer, checkpoints
+
+TINY = ["task.num_envs=16", "task.student_envs=8", "ppo.rollout_steps=8", "ppo.minibatches=2",
+        "ppo.epochs=2", "method.align_iterations=2", "method.buffer_size=512",
+        "method.dagger_envs=4", "train.eval_every=0", "train.torch_threads=1"]
+
+
+def _corridor_file(tmp_path: Path) -> Path:
+    grid = np.zeros((GRID, GRID), dtype=np.int64)
+    grid[MARGIN:-MARGIN, MARGIN:-MARGIN] = LAVA
+    grid[MARGIN:-MARGIN, GRID // 2] = PATH
+    path = tmp_path / "corridor.npy"
+    np.save(path, grid[None])
+    return path
+
+
+def test_short_training_run_learns(tmp_path: Path) -> None:
+    """A straight corridor up the middle: the teacher must learn to walk it to the goal and
+    the aligned student must follow (it sees the corridor's walls as occupied cells)."""
+    cfg = load_config(overrides=[
+        f"task.kwargs={{layouts: {_corridor_file(tmp_path)}, time_limit: 60}}",
+        "task.num_envs=64", "task.student_envs=64", "ppo.rollout_steps=64", "ppo.lr=0.003",
+        "ppo.entropy_coef=0.01", "method.name=sitt", "method.kl_reward_coef=0.1",
+        "method.buffer_size=4096", "train.iterations=25", "train.eval_every=0",
+        "train.torch_threads=1"])
+    trainer = Trainer(cfg, tmp_path / "run", show_progress=False)
+    before = trainer.validate(episodes=16)
+    assert before["eval/teacher_success"] == 0.0
+    result = trainer.train()
+    after = trainer.validate(episodes=16)
+    assert result["status"] == "finished" and result["iteration"] == 25
+    assert after["eval/teacher_success"] == 1.0, after
+    assert after["eval/student_success"] == 1.0, after
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    returns = [json.loads(line).get("train/episode_return", 0.0) for line in lines]
+    assert np.mean(returns[-5:]) > np.mean(returns[:5]) + 5.0
+
+
+@pytest.mark.parametrize("method", ["sitt", "dagger"])
+def test_resume_gives_the_same_continuation(tmp_path: Path, method: str) -> None:
+    cfg = load_config(overrides=[*TINY, f"method.name={method}", "train.iterations=4",
+                                 "train.checkpoint_every=2"])
+    straight = Trainer(cfg, tmp_path / "straight", show_progress=False)
+    straight.train()
+
+    first = Trainer(load_config(overrides=[*TINY, f"method.name={method}",
+                                           "train.iterations=2"]),
+                    tmp_path / "split", show_progress=False)
+    first.train()
+    resumed = Trainer(cfg, tmp_path / "split", show_progress=False)
+    assert resumed.resume().name == "model_2.pt"
+    resumed.train()
+    a, b = straight.policy.state_dict(), resumed.policy.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert [p.name for p in checkpoints(tmp_path / "split")] == ["model_2.pt", "model_4.pt"]
+
+
+def test_checkpoints_are_complete_files(tmp_path: Path) -> None:
+    cfg = load_config(overrides=[*TINY, "train.iterations=3", "train.checkpoint_every=2"])
+    Trainer(cfg, tmp_path, show_progress=False).train()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "model_2.pt" in names and "model_3.pt" in names  # the last one is always saved
+    assert not [n for n in names if n.endswith(".tmp")]
+    state = torch.load(tmp_path / "model_3.pt", weights_only=False)
+    assert state["iteration"] == 3 and state["env_steps"] == 3 * 16 * 8
+    assert (tmp_path / "config.yaml").is_file() and (tmp_path / "tb").is_dir()
+
+
+def _cli(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def test_sigint_saves_a_checkpoint_and_resume_finishes(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = [_cli("sitt-train"), "--task", "color_maze", "--method", "sitt", "--seed", "1",
+            "--out", str(run), "--no-progress", *[f"--set={o}" for o in TINY],
+            "--set=train.iterations=100000", "--set=train.checkpoint_every=1000"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        metrics = run / "metrics.jsonl"
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    saved = checkpoints(run)
+    assert len(saved) == 1, out
+    iteration = torch.load(saved[0], weights_only=False)["iteration"]
+    assert iteration >= 2 and saved[0].name == f"model_{iteration}.pt"
+    assert f"sitt-train --resume {run}" in out
+    done = subprocess.run([_cli("sitt-train"), "--resume", str(run), "--no-progress",
+                           f"--set=train.iterations={iteration + 2}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert checkpoints(run)[-1].name == f"model_{iteration + 2}.pt"
+
+
+def test_eval_cli_json_and_plot(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cfg = load_config(overrides=[*TINY, "train.iterations=1"])
+    Trainer(cfg, run, show_progress=False).train()
+    png = tmp_path / "maze.png"
+    out = subprocess.run([_cli("sitt-eval"), str(run), "--episodes", "12", "--json",
+                          "--plot", str(png)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    for key in ("teacher_success", "student_success", "gap"):
+        assert 0.0 <= abs(report[key]) <= 1.0
+    assert report["gap"] == pytest.approx(report["teacher_success"] - report["student_success"])
+    assert report["teacher"]["episodes"] == 12 and report["iteration"] == 1
+    assert png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--set", "ppo.lrr=0.1"], "unknown config key 'ppo.lrr'; did you mean 'lr'?"),
+    (["--set", "ppo.lr=fast"], "ppo.lr: expected a number, got 'fast'"),
+    (["--set", "ppo.gamma=1.5"], "ppo.gamma: must be in [0, 1], got 1.5"),
+    (["--set", "task.student_envs=5000"], "task.student_envs: must be in 1..task.num_envs"),
+    (["--set", "bogus"], "expected section.key=value"),
+    (["--config", "/nonexistent.yaml"], "config file not found: /nonexistent.yaml"),
+    (["--set", "task.kwargs={layouts: /no/such.npy}"], "maze layout file not found"),
+    (["--seed", "2000000"], "train.seed must be <"),
+])
+def test_config_errors_name_the_problem(tmp_path: Path, argv: list[str], message: str) -> None:
+    out = subprocess.run([_cli("sitt-train"), "--out", str(tmp_path / "r"), *argv],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_eval_errors_are_clear(tmp_path: Path) -> None:
+    out = subprocess.run([_cli("sitt-eval"), str(tmp_path / "nope")], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "run directory not found" in out.stderr
+    (tmp_path / "empty").mkdir()
+    out = subprocess.run([_cli("sitt-eval"), str(tmp_path / "empty")], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "no config.yaml" in out.stderr
+
+
+def test_unknown_yaml_section_in_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trainer:\n  iterations: 3\n")
+    from sitt_training.config import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown config key 'trainer'; did you mean 'train'"):
+        load_config(bad)
+    assert os.path.exists(bad)
+    assert generate_layouts(0, 1).shape == (1, GRID, GRID)
