@@ -95,11 +95,12 @@ def results_table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for method in dict.fromkeys(r["method"] for r in rows):
         rs = [r for r in rows if r["method"] == method]
+        per_seed = ", ".join(f"{r['student_success']:.2f}" for r in rs)
         lines.append(
             f"| {method} | {mean_std([r['teacher_success'] for r in rs])} "
             f"| {mean_std([r['student_success'] for r in rs])} "
             f"| {mean_std([r['gap'] for r in rs])} "
-            f"| {', '.join(f'{r['student_success']:.2f}' for r in rs)} "
+            f"| {per_seed} "
             f"| {rs[0]['env_steps'] / 1e6:.1f}M | {rs[0]['student_samples'] / 1e6:.1f}M "
             f"| {mean_std([r['train_wall_time'] for r in rs]).replace('.00', '')} |")
     return "\n".join(lines)
