@@ -23,7 +23,7 @@ import torch
 
 from sitt_training.cli import evaluate_run
 from sitt_training.config import METHODS, load_config, preset_path
-from sitt_training.plots import plot_learning_curves
+from sitt_training.plots import plot_learning_curves, read_metrics
 from sitt_training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +41,14 @@ def train_one(method: str, seed: int, out: Path, overrides: list[str]) -> dict:
         raise SystemExit(f"{run_dir}: training was interrupted; run the same command again "
                          "to continue")
     return {"run_dir": run_dir, "wall_incl_eval": time.perf_counter() - start, **result}
+
+
+def time_to_student(run_dir: Path, threshold: float = 0.95) -> float | None:
+    """Training wall time [s] at the first validation with student success >= threshold."""
+    for row in read_metrics(run_dir):
+        if row.get("eval/student_success", 0.0) >= threshold:
+            return row["wall_time"]
+    return None
 
 
 def mean_std(values: list[float]) -> str:
@@ -68,7 +76,8 @@ def main() -> int:
             trained = train_one(method, seed, args.out, args.overrides)
             report = evaluate_run(trained["run_dir"], args.episodes)
             rows.append({"method": method, "seed": seed, **report,
-                         "train_wall_time": trained["wall_time"]})
+                         "train_wall_time": trained["wall_time"],
+                         "time_to_student_095": time_to_student(trained["run_dir"])})
             runs.setdefault(method, []).append(trained["run_dir"])
             print(f"  {method} seed {seed}: teacher {report['teacher_success']:.3f} "
                   f"student {report['student_success']:.3f} "
@@ -91,18 +100,21 @@ def main() -> int:
 
 def results_table(rows: list[dict]) -> str:
     lines = ["| method | teacher success | student success | gap | student success per seed "
-             "| env steps | student samples | train wall time [s] |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| env steps | student samples | train wall time [s] "
+             "| wall time to validation student ≥ 0.95 [s] |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for method in dict.fromkeys(r["method"] for r in rows):
         rs = [r for r in rows if r["method"] == method]
         per_seed = ", ".join(f"{r['student_success']:.2f}" for r in rs)
+        reached = [r["time_to_student_095"] for r in rs]
+        to_095 = ", ".join("never" if t is None else f"{t:.0f}" for t in reached)
         lines.append(
             f"| {method} | {mean_std([r['teacher_success'] for r in rs])} "
             f"| {mean_std([r['student_success'] for r in rs])} "
             f"| {mean_std([r['gap'] for r in rs])} "
             f"| {per_seed} "
             f"| {rs[0]['env_steps'] / 1e6:.1f}M | {rs[0]['student_samples'] / 1e6:.1f}M "
-            f"| {mean_std([r['train_wall_time'] for r in rs]).replace('.00', '')} |")
+            f"| {mean_std([r['train_wall_time'] for r in rs])} | {to_095} |")
     return "\n".join(lines)
 
 

@@ -51,6 +51,7 @@ class PPOConfig:
     epochs: int = 4
     minibatches: int = 4
     lr: float = 1e-3
+    anneal_lr: bool = False  # linear decay to 0 over train.iterations (teacher's optimiser)
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip: float = 0.2
@@ -65,6 +66,10 @@ class MethodConfig:
     name: str = "sitt"
     kl_reward_coef: float = 0.5  # lambda_r; the paper gives none for the maze (see docs)
     kl_grad_coef: float = 0.001  # lambda_g; paper, color maze
+    # Optional warm-up of lambda_r (not in the paper, which uses a constant): 0 until
+    # iteration kl_reward_start, then a linear ramp over kl_reward_ramp iterations.
+    kl_reward_start: int = 0
+    kl_reward_ramp: int = 0
     align_iterations: int = 20  # paper, color maze: 20 per roll-out
     align_batch_size: int = 0  # 0: the whole buffer as one batch (paper, color maze)
     align_lr: float = 1e-3
@@ -180,6 +185,8 @@ def validate(cfg: Config) -> Config:
     non_negative = {
         "method.kl_reward_coef": cfg.method.kl_reward_coef,
         "method.kl_grad_coef": cfg.method.kl_grad_coef,
+        "method.kl_reward_start": cfg.method.kl_reward_start,
+        "method.kl_reward_ramp": cfg.method.kl_reward_ramp,
         "method.align_iterations": cfg.method.align_iterations,
         "method.align_batch_size": cfg.method.align_batch_size,
         "ppo.entropy_coef": cfg.ppo.entropy_coef,

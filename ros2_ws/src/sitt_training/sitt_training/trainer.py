@@ -107,7 +107,7 @@ class Trainer:
                 teacher_actions = dist.sample()
                 value = policy.value(obs_t)
             actions, teacher_acted = self.method.choose_actions(
-                self.iteration, teacher_actions, obs_s, self.generator)
+                teacher_actions, obs_s, self.generator)
             with torch.no_grad():
                 log_prob = dist.log_prob(actions)
             self.obs, reward, terminated, truncated, infos = self.env.step(actions.numpy())
@@ -145,8 +145,13 @@ class Trainer:
     # ---------------------------------------------------------------- iteration
     def iterate(self) -> dict[str, float]:
         start = time.perf_counter()
+        self.method.start_iteration(self.iteration)
         stats = self.collect()
         rollout_time = time.perf_counter() - start
+        if self.cfg.ppo.anneal_lr:
+            remaining = 1.0 - self.iteration / self.cfg.train.iterations
+            for group in self.ppo.optimizer.param_groups:
+                group["lr"] = self.cfg.ppo.lr * max(remaining, 0.0)
         extra = self.method.extra_policy_loss
         stats.update(self.ppo.update(self.storage, self.generator, extra))
         stats.update(self.method.update_student(self.buffer, self.generator))

@@ -27,8 +27,13 @@ class Method:
     def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig) -> None:
         self.policy = policy
         self.cfg = cfg
+        self.iteration = 0
         self.student_optimizer = torch.optim.Adam(policy.student_encoder.parameters(),
                                                   lr=cfg.align_lr)
+
+    def start_iteration(self, iteration: int) -> None:
+        """Called before each roll-out, for schedules."""
+        self.iteration = iteration
 
     # ------------------------------------------------------------ roll-out hooks
     def shape_reward(self, obs_t: torch.Tensor, teacher_out: torch.Tensor,
@@ -36,7 +41,7 @@ class Method:
         """Reward the teacher learns from, for the states the actions were taken in."""
         return reward, {}
 
-    def choose_actions(self, iteration: int, teacher_actions: torch.Tensor,
+    def choose_actions(self, teacher_actions: torch.Tensor,
                        obs_s: torch.Tensor, generator: torch.Generator
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """Actions to execute and a mask of where the teacher chose them."""

@@ -23,10 +23,10 @@ class DAgger(BC):
         super().__init__(policy, cfg)
         self.beta = cfg.dagger_beta0
 
-    def choose_actions(self, iteration: int, teacher_actions: torch.Tensor,
+    def choose_actions(self, teacher_actions: torch.Tensor,
                        obs_s: torch.Tensor, generator: torch.Generator
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        self.beta = self.cfg.dagger_beta0 * self.cfg.dagger_beta_decay**iteration
+        self.beta = self.cfg.dagger_beta0 * self.cfg.dagger_beta_decay**self.iteration
         n = teacher_actions.shape[0]
         student_turn = torch.zeros(n, dtype=torch.bool)
         k = self.cfg.dagger_envs

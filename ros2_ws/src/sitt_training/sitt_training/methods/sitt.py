@@ -21,14 +21,26 @@ class SITT(NoAlign):
     name = "sitt"
     train_proxy = True
 
+    def kl_reward_coef(self) -> float:
+        """lambda_r at this iteration: constant (paper) unless a warm-up is configured."""
+        cfg = self.cfg
+        if self.iteration < cfg.kl_reward_start:
+            return 0.0
+        if cfg.kl_reward_ramp == 0:
+            return cfg.kl_reward_coef
+        done = (self.iteration - cfg.kl_reward_start + 1) / cfg.kl_reward_ramp
+        return cfg.kl_reward_coef * min(1.0, done)
+
     def shape_reward(self, obs_t: torch.Tensor, teacher_out: torch.Tensor,
                      reward: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """KL reward penalty: states where the student cannot follow become unattractive."""
         with torch.no_grad():
             kl = self.policy.decoder.kl(teacher_out, self.policy.proxy_out(obs_t))
-        penalty = self.cfg.kl_reward_coef * kl
+        coef = self.kl_reward_coef()
+        penalty = coef * kl
         return reward - penalty, {"sitt/kl_rollout": kl.mean().item(),
-                                  "sitt/kl_penalty": penalty.mean().item()}
+                                  "sitt/kl_penalty": penalty.mean().item(),
+                                  "sitt/kl_reward_coef": coef}
 
     def extra_policy_loss(self, batch: Batch, teacher_out: torch.Tensor
                           ) -> tuple[torch.Tensor, dict[str, float]]:
