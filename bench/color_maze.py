@@ -33,6 +33,9 @@ def train_one(method: str, seed: int, out: Path, overrides: list[str]) -> dict:
     run_dir = out / f"{method}_s{seed}"
     cfg = load_config(preset_path("color_maze", method),
                       [f"train.seed={seed}", *overrides])
+    saved = run_dir / "config.yaml"
+    if saved.is_file() and load_config(saved).to_dict() != cfg.to_dict():
+        raise SystemExit(f"{run_dir} holds a run with another config; remove it or use --out")
     trainer = Trainer(cfg, run_dir)
     trainer.resume()  # a benchmark interrupted half-way continues where it stopped
     start = time.perf_counter()

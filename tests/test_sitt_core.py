@@ -192,3 +192,28 @@ def test_paired_buffer_is_fifo() -> None:
     buf.add(torch.arange(3.0, 7.0)[:, None], torch.arange(3.0, 7.0)[:, None])
     assert len(buf) == 5
     assert sorted(buf.teacher[:, 0].tolist()) == [2.0, 3.0, 4.0, 5.0, 6.0]  # 0, 1 dropped
+
+
+def test_kl_reward_warmup_waits_for_teacher_success_then_ramps() -> None:
+    policy = _policy()
+    paper = make_method(policy, MethodConfig(name="sitt", kl_reward_coef=2.0))
+    paper.start_iteration(0, None)
+    assert paper.kl_reward_coef() == 2.0  # the paper: constant from the start
+    method = make_method(policy, MethodConfig(name="sitt", kl_reward_coef=2.0,
+                                              kl_reward_after_success=0.5, kl_reward_ramp=4))
+    schedule = []
+    for iteration, success in enumerate([None, 0.1, 0.3, 0.6, 0.2, 0.9, 0.9, 0.9, 0.9]):
+        method.start_iteration(iteration, success)
+        schedule.append(method.kl_reward_coef())
+    assert schedule == [0.0, 0.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    # The start survives a checkpoint.
+    resumed = make_method(policy, method.cfg)
+    resumed.load_state_dict(method.state_dict())
+    resumed.start_iteration(5, 0.0)
+    assert resumed.kl_reward_coef() == 1.5
+    obs_t = torch.randn(4, 6)
+    out = policy.teacher_out(obs_t).detach() * 10
+    fresh = make_method(policy, method.cfg)
+    fresh.start_iteration(0, None)
+    shaped, _ = fresh.shape_reward(obs_t, out, torch.ones(4))
+    assert torch.equal(shaped, torch.ones(4))  # no penalty during the warm-up

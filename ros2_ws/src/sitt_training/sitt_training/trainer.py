@@ -88,6 +88,7 @@ class Trainer:
         self.env_steps = 0
         self.student_samples = 0  # rendered student observations used for training
         self.wall_time = 0.0
+        self.last_teacher_success: float | None = None  # of the previous roll-out
         self._stop_signal: int | None = None
 
     # ------------------------------------------------------------------ roll-out
@@ -145,8 +146,9 @@ class Trainer:
     # ---------------------------------------------------------------- iteration
     def iterate(self) -> dict[str, float]:
         start = time.perf_counter()
-        self.method.start_iteration(self.iteration)
+        self.method.start_iteration(self.iteration, self.last_teacher_success)
         stats = self.collect()
+        self.last_teacher_success = stats.get("train/teacher_success")
         rollout_time = time.perf_counter() - start
         if self.cfg.ppo.anneal_lr:
             remaining = 1.0 - self.iteration / self.cfg.train.iterations
@@ -184,6 +186,8 @@ class Trainer:
             "env_steps": self.env_steps,
             "student_samples": self.student_samples,
             "wall_time": self.wall_time,
+            "last_teacher_success": self.last_teacher_success,
+            "method": self.method.state_dict(),
             "config": self.cfg.to_dict(),
             "policy": self.policy.state_dict(),
             "optimizers": {"ppo": self.ppo.optimizer.state_dict(),
@@ -198,6 +202,8 @@ class Trainer:
         self.env_steps = state["env_steps"]
         self.student_samples = state["student_samples"]
         self.wall_time = state["wall_time"]
+        self.last_teacher_success = state["last_teacher_success"]
+        self.method.load_state_dict(state["method"])
         self.policy.load_state_dict(state["policy"])
         self.ppo.optimizer.load_state_dict(state["optimizers"]["ppo"])
         for key, opt in self.method.optimizers().items():

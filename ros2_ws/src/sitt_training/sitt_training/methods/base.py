@@ -31,8 +31,9 @@ class Method:
         self.student_optimizer = torch.optim.Adam(policy.student_encoder.parameters(),
                                                   lr=cfg.align_lr)
 
-    def start_iteration(self, iteration: int) -> None:
-        """Called before each roll-out, for schedules."""
+    def start_iteration(self, iteration: int, teacher_success: float | None) -> None:
+        """Called before each roll-out, for schedules; ``teacher_success`` is the success
+        rate of the previous roll-out's episodes (None if none ended)."""
         self.iteration = iteration
 
     # ------------------------------------------------------------ roll-out hooks
@@ -61,6 +62,13 @@ class Method:
     # ------------------------------------------------------------- checkpointing
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"student": self.student_optimizer}
+
+    def state_dict(self) -> dict[str, float | int | None]:
+        """Schedule state that a resumed run needs (beyond networks and optimisers)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, float | int | None]) -> None:
+        pass
 
 
 def l1(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

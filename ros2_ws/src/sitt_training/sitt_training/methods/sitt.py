@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from ..config import MethodConfig
+from ..networks import TeacherStudentPolicy
 from ..ppo import Batch
 from .noalign import NoAlign
 
@@ -21,15 +23,31 @@ class SITT(NoAlign):
     name = "sitt"
     train_proxy = True
 
+    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig) -> None:
+        super().__init__(policy, cfg)
+        # Iteration at which the KL reward penalty started (the warm-up ended).
+        self.penalty_start: int | None = 0 if cfg.kl_reward_after_success <= 0 else None
+
+    def start_iteration(self, iteration: int, teacher_success: float | None) -> None:
+        super().start_iteration(iteration, teacher_success)
+        if (self.penalty_start is None and teacher_success is not None
+                and teacher_success >= self.cfg.kl_reward_after_success):
+            self.penalty_start = iteration
+
     def kl_reward_coef(self) -> float:
-        """lambda_r at this iteration: constant (paper) unless a warm-up is configured."""
-        cfg = self.cfg
-        if self.iteration < cfg.kl_reward_start:
+        """lambda_r now: constant (paper), or after the optional warm-up and ramp."""
+        if self.penalty_start is None:
             return 0.0
-        if cfg.kl_reward_ramp == 0:
-            return cfg.kl_reward_coef
-        done = (self.iteration - cfg.kl_reward_start + 1) / cfg.kl_reward_ramp
-        return cfg.kl_reward_coef * min(1.0, done)
+        if self.cfg.kl_reward_ramp == 0:
+            return self.cfg.kl_reward_coef
+        done = (self.iteration - self.penalty_start + 1) / self.cfg.kl_reward_ramp
+        return self.cfg.kl_reward_coef * min(1.0, done)
+
+    def state_dict(self) -> dict[str, float | int | None]:
+        return {"penalty_start": self.penalty_start}
+
+    def load_state_dict(self, state: dict[str, float | int | None]) -> None:
+        self.penalty_start = state["penalty_start"]
 
     def shape_reward(self, obs_t: torch.Tensor, teacher_out: torch.Tensor,
                      reward: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
