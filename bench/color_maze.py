@@ -27,6 +27,7 @@ from sitt_training.plots import plot_learning_curves, read_metrics
 from sitt_training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- color_maze:begin -->", "<!-- color_maze:end -->"
 
 
 def train_one(method: str, seed: int, out: Path, overrides: list[str]) -> dict:
@@ -69,7 +70,7 @@ def main() -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="config override for every run, e.g. train.iterations=10")
     parser.add_argument("--write-docs", action="store_true",
-                        help="write docs/color_maze.md and the figures under docs/")
+                        help="write the color maze section of docs/results.md and its figures")
     args = parser.parse_args()
     seeds = args.seeds[:1] if args.quick else args.seeds
 
@@ -123,6 +124,7 @@ def results_table(rows: list[dict]) -> str:
 
 def write_docs(table: str, rows: list[dict], args: argparse.Namespace, curves: Path,
                figures: dict[str, str]) -> None:
+    """Replace the color-maze section of docs/results.md and copy the figures next to it."""
     docs = REPO / "docs"
     docs.mkdir(exist_ok=True)
     images = {}
@@ -131,23 +133,34 @@ def write_docs(table: str, rows: list[dict], args: argparse.Namespace, curves: P
         dst.write_bytes(Path(src).read_bytes())
         images[name] = dst.name
     command = "python bench/color_maze.py " + " ".join(sys.argv[1:])
-    text = [
+    section = "\n".join([
+        BEGIN,
         "## Color maze",
         "",
-        f"Command: `{command}` (from the repository root, in `.venv`).",
-        f"Machine: {platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}.",
-        f"Evaluation: {args.episodes} held-out mazes per run, deterministic actions.",
+        f"Command: `{command}` (from the repository root, in `.venv`; "
+        f"{time.strftime('%Y-%m-%d')}).",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}. Evaluation: {args.episodes} held-out mazes per run, "
+        "deterministic actions.",
         "",
         table,
         "",
         f"![learning curves]({images['learning_curves']})",
         "",
-        *[f"![{m}]({images[m]})" for m in figures],
+        "Teacher (orange) and student (black, dashed) on the first 10 evaluation mazes, "
+        "seed 0 of each method:",
         "",
-    ]
-    (docs / "color_maze.md").write_text("\n".join(text))
-    print(f"wrote {docs / 'color_maze.md'}")
+        *[f"![{m}]({images[m]})" for m in figures],
+        END,
+    ])
+    results = docs / "results.md"
+    text = results.read_text() if results.is_file() else "# Results\n\n"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    results.write_text(text)
+    print(f"wrote the color maze section of {results}")
 
 
 if __name__ == "__main__":

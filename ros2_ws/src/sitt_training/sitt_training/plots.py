@@ -17,7 +17,7 @@ from .config import Config  # noqa: E402
 from .envs.color_maze import GOAL, START, generate_layouts  # noqa: E402
 from .evaluation import EvalResult  # noqa: E402
 
-MAZE_COLORS = ListedColormap(["#ffffff", "#e4572e", "#4c78a8"])  # empty, lava, path
+MAZE_COLORS = ListedColormap(["#ececec", "#e4572e", "#4c78a8"])  # empty, lava, path
 
 
 def plot_maze_trajectories(teacher: EvalResult, student: EvalResult, cfg: Config, seed: int,
@@ -47,7 +47,7 @@ def plot_maze_trajectories(teacher: EvalResult, student: EvalResult, cfg: Config
                                              (student, "#111111", "--", 0.12)):
             trace = result.traces[i]
             ax.plot(trace[:, 1] + offset, trace[:, 0] + offset, style, color=color, lw=1.6)
-        ax.set_title(f"maze {i}", fontsize=8)
+        ax.set_title(f"maze {i}", fontsize=8, pad=2)
     handles = [plt.Line2D([], [], color="#f2a900", lw=2, label="teacher"),
                plt.Line2D([], [], color="#111111", lw=2, ls="--", label="student")]
     fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False)
