@@ -217,3 +217,21 @@ def test_kl_reward_warmup_waits_for_teacher_success_then_ramps() -> None:
     fresh.start_iteration(0, None)
     shaped, _ = fresh.shape_reward(obs_t, out, torch.ones(4))
     assert torch.equal(shaped, torch.ones(4))  # no penalty during the warm-up
+
+
+def test_dagger_hands_actions_to_the_student_as_beta_decays() -> None:
+    policy = _policy()
+    cfg = MethodConfig(name="dagger", dagger_envs=6, dagger_beta0=1.0, dagger_beta_decay=0.0)
+    method = make_method(policy, cfg)
+    teacher_actions = torch.full((10,), 3, dtype=torch.long)
+    obs_s = torch.randn(10, 5)
+    gen = torch.Generator().manual_seed(0)
+    method.start_iteration(0, None)  # beta = 1: the teacher acts everywhere
+    actions, teacher_acted = method.choose_actions(teacher_actions, obs_s, gen)
+    assert torch.equal(actions, teacher_actions) and teacher_acted.all()
+    method.start_iteration(1, None)  # beta = 0: the student acts in the first 6 envs
+    with torch.no_grad():  # make the student's choice unmistakable: always action 0
+        policy.decoder.linear.bias.copy_(torch.tensor([50.0, 0.0, 0.0, 0.0]))
+    actions, teacher_acted = method.choose_actions(teacher_actions, obs_s, gen)
+    assert teacher_acted.tolist() == [False] * 6 + [True] * 4
+    assert actions.tolist() == [0] * 6 + [3] * 4
