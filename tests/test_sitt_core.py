@@ -194,18 +194,20 @@ def test_paired_buffer_is_fifo() -> None:
     assert sorted(buf.teacher[:, 0].tolist()) == [2.0, 3.0, 4.0, 5.0, 6.0]  # 0, 1 dropped
 
 
-def test_kl_reward_warmup_waits_for_teacher_success_then_ramps() -> None:
+def test_kl_warmup_waits_for_teacher_success_then_ramps_both_terms() -> None:
     policy = _policy()
     paper = make_method(policy, MethodConfig(name="sitt", kl_reward_coef=2.0))
     paper.start_iteration(0, None)
     assert paper.kl_reward_coef() == 2.0  # the paper: constant from the start
     method = make_method(policy, MethodConfig(name="sitt", kl_reward_coef=2.0,
-                                              kl_reward_after_success=0.5, kl_reward_ramp=4))
+                                              kl_grad_coef=0.1, kl_after_success=0.5,
+                                              kl_ramp=4))
     schedule = []
     for iteration, success in enumerate([None, 0.1, 0.3, 0.6, 0.2, 0.9, 0.9, 0.9, 0.9]):
         method.start_iteration(iteration, success)
-        schedule.append(method.kl_reward_coef())
-    assert schedule == [0.0, 0.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+        schedule.append((method.kl_reward_coef(), method.kl_grad_coef()))
+    assert [r for r, _ in schedule] == [0.0, 0.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    assert [g for _, g in schedule] == pytest.approx([0, 0, 0, 0.025, 0.05, 0.075, 0.1, 0.1, 0.1])
     # The start survives a checkpoint.
     resumed = make_method(policy, method.cfg)
     resumed.load_state_dict(method.state_dict())

@@ -66,11 +66,12 @@ class MethodConfig:
     name: str = "sitt"
     kl_reward_coef: float = 0.5  # lambda_r; the paper gives none for the maze (see docs)
     kl_grad_coef: float = 0.001  # lambda_g; paper, color maze
-    # Optional warm-up of lambda_r (not in the paper, which uses it from the start): 0 until
-    # the teacher's success rate in a roll-out first reaches kl_reward_after_success, then a
-    # linear ramp over kl_reward_ramp iterations. 0 and 0: the paper's constant lambda_r.
-    kl_reward_after_success: float = 0.0
-    kl_reward_ramp: int = 0
+    # Optional warm-up of both KL terms (not in the paper, which uses them from the start):
+    # plain PPO until the teacher's success rate in a roll-out first reaches
+    # kl_after_success, then lambda_r and lambda_g ramp up linearly over kl_ramp
+    # iterations. 0 and 0: the paper's constant coefficients.
+    kl_after_success: float = 0.0
+    kl_ramp: int = 0
     align_iterations: int = 20  # paper, color maze: 20 per roll-out
     align_batch_size: int = 0  # 0: the whole buffer as one batch (paper, color maze)
     align_lr: float = 1e-3
@@ -186,7 +187,7 @@ def validate(cfg: Config) -> Config:
     non_negative = {
         "method.kl_reward_coef": cfg.method.kl_reward_coef,
         "method.kl_grad_coef": cfg.method.kl_grad_coef,
-        "method.kl_reward_ramp": cfg.method.kl_reward_ramp,
+        "method.kl_ramp": cfg.method.kl_ramp,
         "method.align_iterations": cfg.method.align_iterations,
         "method.align_batch_size": cfg.method.align_batch_size,
         "ppo.entropy_coef": cfg.ppo.entropy_coef,
@@ -212,7 +213,7 @@ def validate(cfg: Config) -> Config:
             f"<= task.student_envs ({cfg.task.student_envs}), got {cfg.method.dagger_envs}"
         )
     for key in ("ppo.gamma", "ppo.gae_lambda", "method.dagger_beta0", "method.dagger_beta_decay",
-                "method.kl_reward_after_success"):
+                "method.kl_after_success"):
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if not 0.0 <= value <= 1.0:

@@ -25,23 +25,30 @@ class SITT(NoAlign):
 
     def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig) -> None:
         super().__init__(policy, cfg)
-        # Iteration at which the KL reward penalty started (the warm-up ended).
-        self.penalty_start: int | None = 0 if cfg.kl_reward_after_success <= 0 else None
+        # Iteration at which the KL terms started (the optional warm-up ended).
+        self.penalty_start: int | None = 0 if cfg.kl_after_success <= 0 else None
 
     def start_iteration(self, iteration: int, teacher_success: float | None) -> None:
         super().start_iteration(iteration, teacher_success)
         if (self.penalty_start is None and teacher_success is not None
-                and teacher_success >= self.cfg.kl_reward_after_success):
+                and teacher_success >= self.cfg.kl_after_success):
             self.penalty_start = iteration
 
-    def kl_reward_coef(self) -> float:
-        """lambda_r now: constant (paper), or after the optional warm-up and ramp."""
+    def warmup(self) -> float:
+        """Factor on both KL terms: 1 (paper), or 0 during the optional warm-up, then a ramp."""
         if self.penalty_start is None:
             return 0.0
-        if self.cfg.kl_reward_ramp == 0:
-            return self.cfg.kl_reward_coef
-        done = (self.iteration - self.penalty_start + 1) / self.cfg.kl_reward_ramp
-        return self.cfg.kl_reward_coef * min(1.0, done)
+        if self.cfg.kl_ramp == 0:
+            return 1.0
+        return min(1.0, (self.iteration - self.penalty_start + 1) / self.cfg.kl_ramp)
+
+    def kl_reward_coef(self) -> float:
+        """lambda_r now."""
+        return self.cfg.kl_reward_coef * self.warmup()
+
+    def kl_grad_coef(self) -> float:
+        """lambda_g now."""
+        return self.cfg.kl_grad_coef * self.warmup()
 
     def state_dict(self) -> dict[str, float | int | None]:
         return {"penalty_start": self.penalty_start}
@@ -66,4 +73,4 @@ class SITT(NoAlign):
         with torch.no_grad():
             proxy_out = batch.obs.apply(self.policy.proxy_out)
         kl = self.policy.decoder.kl(teacher_out, proxy_out).mean()
-        return self.cfg.kl_grad_coef * kl, {"sitt/kl_update": kl.item()}
+        return self.kl_grad_coef() * kl, {"sitt/kl_update": kl.item()}
