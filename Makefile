@@ -34,7 +34,7 @@ test: venv
 	$(PY) -m pytest -q tests
 
 demo: venv
-	$(PY) bench/color_maze.py --quick
+	$(PY) bench/color_maze.py --quick --out runs/demo_color_maze
 
 clean:
 	rm -rf build install log .pytest_cache .ruff_cache
