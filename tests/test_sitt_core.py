@@ -91,7 +91,7 @@ def test_kl_gradient_term_pulls_teacher_toward_proxy_only() -> None:
     obs = torch.randn(16, 6)
     batch = Batch(obs=Rows(obs), actions=torch.zeros(16, dtype=torch.long),
                   old_log_prob=torch.zeros(16), advantages=torch.zeros(16),
-                  returns=torch.zeros(16), teacher_acted=torch.ones(16, dtype=torch.bool))
+                  returns=torch.zeros(16), for_teacher=torch.ones(16, dtype=torch.bool))
     out = policy.teacher_out(obs)
     loss, stats = method.extra_policy_loss(batch, out)
     expected = 0.01 * policy.decoder.kl(out, policy.proxy_out(obs)).mean()
@@ -229,11 +229,11 @@ def test_dagger_hands_actions_to_the_student_as_beta_decays() -> None:
     obs_s = torch.randn(10, 5)
     gen = torch.Generator().manual_seed(0)
     method.start_iteration(0, None)  # beta = 1: the teacher acts everywhere
-    actions, teacher_acted = method.choose_actions(teacher_actions, obs_s, gen)
-    assert torch.equal(actions, teacher_actions) and teacher_acted.all()
+    actions, for_teacher = method.choose_actions(teacher_actions, obs_s, gen)
+    assert torch.equal(actions, teacher_actions) and for_teacher.all()
     method.start_iteration(1, None)  # beta = 0: the student acts in the first 6 envs
     with torch.no_grad():  # make the student's choice unmistakable: always action 0
         policy.decoder.linear.bias.copy_(torch.tensor([50.0, 0.0, 0.0, 0.0]))
-    actions, teacher_acted = method.choose_actions(teacher_actions, obs_s, gen)
-    assert teacher_acted.tolist() == [False] * 6 + [True] * 4
+    actions, for_teacher = method.choose_actions(teacher_actions, obs_s, gen)
+    assert for_teacher.tolist() == [False] * 6 + [True] * 4  # DAgger envs: student data only
     assert actions.tolist() == [0] * 6 + [3] * 4

@@ -27,7 +27,7 @@ class Batch:
     old_log_prob: torch.Tensor  # (B,)
     advantages: torch.Tensor  # (B,)
     returns: torch.Tensor  # (B,)
-    teacher_acted: torch.Tensor  # (B,) bool: False where another policy chose the action
+    for_teacher: torch.Tensor  # (B,) bool: False for transitions the teacher must not learn from
 
 
 class RolloutStorage:
@@ -43,7 +43,7 @@ class RolloutStorage:
         self.rewards = torch.zeros(steps, num_envs)
         self.values = torch.zeros(steps, num_envs)
         self.dones = torch.zeros(steps, num_envs)  # episode ended after this step
-        self.teacher_acted = torch.ones(steps, num_envs, dtype=torch.bool)
+        self.for_teacher = torch.ones(steps, num_envs, dtype=torch.bool)
         self.advantages = torch.zeros(steps, num_envs)
         self.returns = torch.zeros(steps, num_envs)
 
@@ -68,7 +68,7 @@ class RolloutStorage:
             "old_log_prob": self.log_prob.reshape(total),
             "advantages": self.advantages.reshape(total),
             "returns": self.returns.reshape(total),
-            "teacher_acted": self.teacher_acted.reshape(total),
+            "for_teacher": self.for_teacher.reshape(total),
         }
         return [Batch(obs=obs.subset(idx), **{k: v[idx] for k, v in flat.items()})
                 for idx in order.chunk(count)]
@@ -104,11 +104,13 @@ class PPO:
                 surrogate = torch.min(
                     ratio * adv, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv
                 )
-                # Actions chosen by another policy (DAgger's student) are off-policy for
-                # the teacher: they take no part in its policy-gradient term.
-                mask = batch.teacher_acted.float()
-                policy_loss = -(surrogate * mask).sum() / mask.sum().clamp(min=1.0)
-                value_loss = (batch.obs.apply(self.policy.value) - batch.returns).pow(2).mean()
+                # Transitions shaped by another policy (DAgger's student) are off-policy for
+                # the teacher: they take no part in its policy or value loss.
+                mask = batch.for_teacher.float()
+                n_teacher = mask.sum().clamp(min=1.0)
+                policy_loss = -(surrogate * mask).sum() / n_teacher
+                value_error = (batch.obs.apply(self.policy.value) - batch.returns).pow(2)
+                value_loss = (value_error * mask).sum() / n_teacher
                 entropy = dist.entropy().mean()
                 loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
                 extra = extra_loss(batch, out) if extra_loss is not None else None

@@ -107,7 +107,7 @@ class Trainer:
                 dist = policy.decoder.distribution(out)
                 teacher_actions = dist.sample()
                 value = policy.value(obs_t)
-            actions, teacher_acted = self.method.choose_actions(
+            actions, for_teacher = self.method.choose_actions(
                 teacher_actions, obs_s, self.generator)
             with torch.no_grad():
                 log_prob = dist.log_prob(actions)
@@ -125,7 +125,7 @@ class Trainer:
             st.rewards[t] = reward_t
             st.values[t] = value
             st.dones[t] = torch.from_numpy(terminated | truncated).float()
-            st.teacher_acted[t] = teacher_acted
+            st.for_teacher[t] = for_teacher
             self.buffer.add(obs_t[student_rows], obs_s[student_rows])
             if "_episode" in infos:
                 ended = infos["_episode"]

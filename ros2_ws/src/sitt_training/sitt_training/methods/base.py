@@ -45,7 +45,7 @@ class Method:
     def choose_actions(self, teacher_actions: torch.Tensor,
                        obs_s: torch.Tensor, generator: torch.Generator
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Actions to execute and a mask of where the teacher chose them."""
+        """Actions to execute, and a mask of the transitions the teacher may learn from."""
         return teacher_actions, torch.ones(teacher_actions.shape[0], dtype=torch.bool)
 
     # -------------------------------------------------------------- update hooks

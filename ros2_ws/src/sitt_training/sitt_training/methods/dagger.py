@@ -3,8 +3,9 @@
 In the first ``dagger_envs`` environments the student's sampled action is executed with
 probability 1 - beta_k, beta_k = beta0 * decay^k at iteration k; the teacher labels every
 visited state (the buffer aggregates them, FIFO) and the student regresses those labels as
-in BC. Steps the student chose are off-policy for the teacher, so they are left out of the
-teacher's policy-gradient term."""
+in BC. Once beta < 1 those environments collect for the student only: their transitions
+(whoever acted) are shaped by the student and are left out of the teacher's PPO loss, so
+the teacher learns from the other environments, as it would in BC."""
 
 from __future__ import annotations
 
@@ -28,17 +29,20 @@ class DAgger(BC):
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         self.beta = self.cfg.dagger_beta0 * self.cfg.dagger_beta_decay**self.iteration
         n = teacher_actions.shape[0]
-        student_turn = torch.zeros(n, dtype=torch.bool)
         k = self.cfg.dagger_envs
+        for_teacher = torch.ones(n, dtype=torch.bool)
+        if self.beta < 1.0:
+            for_teacher[:k] = False
+        student_turn = torch.zeros(n, dtype=torch.bool)
         student_turn[:k] = torch.rand(k, generator=generator) >= self.beta
         if not student_turn.any():
-            return teacher_actions, ~student_turn
+            return teacher_actions, for_teacher
         with torch.no_grad():
             out = self.policy.student_out(obs_s[student_turn])
             student_actions = self.policy.decoder.distribution(out).sample()
         actions = teacher_actions.clone()
         actions[student_turn] = student_actions
-        return actions, ~student_turn
+        return actions, for_teacher
 
     def update_student(self, buffer: PairedBuffer, generator: torch.Generator
                        ) -> dict[str, float]:
