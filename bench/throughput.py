@@ -12,6 +12,13 @@ Rows:
   alignment (20 iterations on the whole roll-out, as in the paper).
 * ``sitt, preset``: our SITT with the shipped color-maze preset.
 
+* ``authors' code`` (only with ``--authors-code DIR --authors-python PY``): the SITT
+  authors' color-maze code (a local checkout of uzh-rpg/sitt; nothing of it is in this
+  repository) run by a Python that has its dependencies (SB3 2.3.2, gymnasium 0.29.1,
+  numpy 1.26, opencv, pygame, ruamel.yaml, tensorboard). Two ``learn()`` calls of 1 and
+  1 + N roll-outs; their difference leaves N training iterations without set-up and the
+  final evaluation their ``learn()`` always runs.
+
 Throughput counts environment steps per second of wall time, roll-out and all updates
 included, after one warm-up iteration.
 """
@@ -19,7 +26,9 @@ included, after one warm-up iteration.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,6 +89,35 @@ def sb3_throughput(iterations: int, threads: int) -> float:
     return iterations * NUM_ENVS * STEPS / (time.perf_counter() - start)
 
 
+AUTHORS_DRIVER = """
+import sys, time, torch
+sys.path.insert(0, "color_maze")
+from env.color_maze_world import ColorMazeEnv
+from rl_scripts.ppo_toy import PPO_Toy
+torch.set_num_threads({threads})
+def run(rollouts):
+    model = PPO_Toy("MlpPolicy", env=ColorMazeEnv(21, 3, 1000), eval_env=ColorMazeEnv(21, 3, 15),
+                    n_steps=250, batch_size=250000, tensorboard_log="{logs}", verbose=0,
+                    ent_coef=0.3, use_student=True, device="cpu", seed=0)
+    start = time.perf_counter()
+    model.learn(total_timesteps=rollouts * 250000, log_interval=10**6, eval_interval=10**6)
+    return time.perf_counter() - start
+print({iterations} * 250000 / (run(1 + {iterations}) - run(1)))
+"""
+
+
+def authors_throughput(code: Path, python: Path, iterations: int, threads: int) -> float:
+    if not (code / "color_maze" / "rl_scripts" / "ppo_toy.py").is_file():
+        raise SystemExit(f"--authors-code {code}: not a checkout of uzh-rpg/sitt "
+                         "(no color_maze/rl_scripts/ppo_toy.py)")
+    driver = AUTHORS_DRIVER.format(threads=threads, iterations=iterations,
+                                   logs="/tmp/sitt_authors_logs")
+    out = subprocess.run([str(python), "-c", driver], cwd=code, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"the authors' code failed:\n{out.stderr[-2000:]}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def ours_throughput(iterations: int, overrides: list[str]) -> float:
     cfg = load_config(preset_path("color_maze", "sitt"),
                       ["train.eval_every=0", "train.checkpoint_every=1000", *overrides])
@@ -97,7 +135,11 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--authors-code", type=Path, help="checkout of uzh-rpg/sitt")
+    parser.add_argument("--authors-python", type=Path, help="python with its dependencies")
     args = parser.parse_args()
+    if bool(args.authors_code) != bool(args.authors_python):
+        parser.error("--authors-code and --authors-python go together")
     paper = [f"task.num_envs={NUM_ENVS}", f"task.student_envs={NUM_ENVS}",
              f"ppo.rollout_steps={STEPS}", "ppo.minibatches=1", "ppo.epochs=10",
              "ppo.entropy_coef=0.3", "method.align_iterations=20", "method.align_batch_size=0",
@@ -107,9 +149,14 @@ def main() -> int:
             ("sitt, paper settings", ours_throughput(args.iterations, paper)),
             ("sitt, preset", ours_throughput(args.iterations,
                                              [f"train.torch_threads={args.threads}"]))]
+    if args.authors_code:
+        rows.insert(0, ("authors' code (SB3 PPO + their SITT), paper settings",
+                        authors_throughput(args.authors_code, args.authors_python,
+                                           args.iterations, args.threads)))
     base = rows[0][1]
+    reference = "authors' code" if args.authors_code else "sb3"
     print(f"| run ({args.iterations} iterations x {NUM_ENVS * STEPS} steps, "
-          f"{args.threads} threads) | env steps/s | vs sb3 |")
+          f"{args.threads} threads) | env steps/s | vs {reference} |")
     print("|---|---|---|")
     for name, rate in rows:
         print(f"| {name} | {rate:,.0f} | {rate / base:.1f}x |")
