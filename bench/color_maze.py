@@ -78,7 +78,8 @@ def main() -> int:
     for method in args.methods:
         for seed in seeds:
             trained = train_one(method, seed, args.out, args.overrides)
-            report = evaluate_run(trained["run_dir"], args.episodes)
+            figure = args.out / f"maze_{method}.png" if method not in runs else None
+            report = evaluate_run(trained["run_dir"], args.episodes, plot=figure)
             rows.append({"method": method, "seed": seed, **report,
                          "train_wall_time": trained["wall_time"],
                          "time_to_student_095": time_to_student(trained["run_dir"])})
@@ -94,8 +95,7 @@ def main() -> int:
     (args.out / "results.json").write_text(json.dumps(rows, indent=2, default=str))
     curves = plot_learning_curves(runs, args.out / "learning_curves.png",
                                   title="Color maze: validation success (mean ± std over seeds)")
-    figures = {m: evaluate_run(runs[m][0], args.episodes, plot=args.out / f"maze_{m}.png")["plot"]
-               for m in args.methods}
+    figures = {m: str(args.out / f"maze_{m}.png") for m in args.methods}
     print(f"\nfigures: {curves}, {', '.join(figures.values())}")
     if args.write_docs:
         write_docs(table, rows, args, curves, figures)

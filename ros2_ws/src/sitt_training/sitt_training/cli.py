@@ -52,11 +52,11 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
     path = args.config
     if path is None and preset_path(task, method).is_file():
         path = preset_path(task, method)
-    overrides = [f"task.name={task}", f"method.name={method}"] if path is None else []
-    if args.task:
-        overrides.append(f"task.name={args.task}")
-    if args.method:
-        overrides.append(f"method.name={args.method}")
+    overrides = []
+    if args.task or path is None:  # without a file, the names must come from here
+        overrides.append(f"task.name={task}")
+    if args.method or path is None:
+        overrides.append(f"method.name={method}")
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
     return load_config(path, overrides + args.overrides)
