@@ -60,7 +60,7 @@ def _policy(discrete: bool = True) -> TeacherStudentPolicy:
 
 
 def _buffer(n: int = 64) -> PairedBuffer:
-    buf = PairedBuffer(128, (6,), (5,), torch.float32)
+    buf = PairedBuffer(128)
     buf.add(torch.randn(n, 6), torch.randn(n, 5))
     return buf
 
@@ -187,7 +187,7 @@ def test_unique_rows_is_exact_and_weights_sum_to_one() -> None:
 
 
 def test_paired_buffer_is_fifo() -> None:
-    buf = PairedBuffer(5, (1,), (1,), torch.float32)
+    buf = PairedBuffer(5)
     buf.add(torch.arange(3.0)[:, None], torch.arange(3.0)[:, None])
     buf.add(torch.arange(3.0, 7.0)[:, None], torch.arange(3.0, 7.0)[:, None])
     assert len(buf) == 5

@@ -86,6 +86,8 @@ class NetworkConfig:
     feature_dim: int = 32
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     critic_hidden: list[int] = field(default_factory=lambda: [64, 64])
+    # Student CNN for camera tasks: output channels per conv layer (each halves the image).
+    cnn_channels: list[int] = field(default_factory=lambda: [16, 32, 32, 64])
 
 
 @dataclass
@@ -96,6 +98,9 @@ class TrainConfig:
     eval_every: int = 5  # iterations between validation evaluations (0: never)
     eval_episodes: int = 200  # per validation evaluation
     torch_threads: int = 2
+    # Save the paired buffer in checkpoints (exact resume). For image tasks it is large
+    # (12 kB per 64x64 image): there, presets turn it off and a resumed run refills it.
+    checkpoint_buffer: bool = True
 
 
 @dataclass

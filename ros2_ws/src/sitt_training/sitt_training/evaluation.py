@@ -15,6 +15,7 @@ import torch
 
 from .envs import make_task
 from .networks import TeacherStudentPolicy
+from .obs import to_torch
 
 MAX_TRAIN_SEED = 1_000_000
 VALIDATION_SEED = 1_000_003
@@ -57,7 +58,7 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
         if role == "teacher":
             out = policy.teacher_out(torch.from_numpy(obs["teacher"]))
         else:
-            out = policy.student_out(torch.from_numpy(obs["student"]))
+            out = policy.student_out(to_torch(obs["student"]))
         actions = policy.decoder.deterministic(out).numpy()
         obs, _, _, _, infos = env.step(actions)
         ended = infos.get("_episode", np.zeros(episodes, dtype=bool)) & ~finished

@@ -1,6 +1,7 @@
 """Networks shared by every method (METHODS.md, notation).
 
-* ``teacher_encoder`` E_T(o_T) -> z, ``student_encoder`` E_S(o_S) -> z,
+* ``teacher_encoder`` E_T(o_T) -> z, ``student_encoder`` E_S(o_S) -> z (an MLP for vector
+  observations, ``ImageStateEncoder`` for camera image + proprioception),
   ``proxy_encoder`` E_P(o_T) -> z (predicts the student's features from teacher input);
 * ``decoder`` D(z): one linear layer to logits (discrete) or the action mean (continuous),
   plus the state-independent log-std that teacher and student share;
@@ -9,10 +10,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +28,47 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
         in_dim = width
     layers.append(nn.Linear(in_dim, out_dim))
     return nn.Sequential(*layers)
+
+
+class ImageStateEncoder(nn.Module):
+    """E_S for ``{"image": uint8 (N, H, W, 3), "state": (N, D)}``: a small CNN on the image,
+    its features joined with the state vector, then an ELU MLP to z.
+
+    The image preprocessing (uint8 -> float, HWC -> CHW, scaling) happens here, inside the
+    network, so an exported student takes raw camera pixels (DESIGN.md)."""
+
+    def __init__(self, image_shape: Sequence[int], state_dim: int, feature_dim: int,
+                 hidden: Sequence[int], channels: Sequence[int] = (16, 32, 32, 64),
+                 image_features: int = 128) -> None:
+        super().__init__()
+        height, width, depth = image_shape
+        layers: list[nn.Module] = []
+        for i, out_ch in enumerate(channels):
+            kernel = 5 if i == 0 else 3  # each layer halves the resolution
+            layers += [nn.Conv2d(depth, out_ch, kernel, stride=2, padding=kernel // 2), nn.ELU()]
+            depth = out_ch
+        self.conv = nn.Sequential(*layers, nn.Flatten())
+        with torch.no_grad():
+            flat = self.conv(torch.zeros(1, image_shape[2], height, width)).shape[1]
+        self.image_head = nn.Sequential(nn.Linear(flat, image_features), nn.ELU())
+        self.head = mlp(image_features + state_dim, hidden, feature_dim)
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        image = obs["image"].permute(0, 3, 1, 2).float() * (1.0 / 255.0) - 0.5
+        features = self.image_head(self.conv(image))
+        return self.head(torch.cat([features, obs["state"].float()], dim=-1))
+
+
+def student_encoder_for(space: gym.Space, feature_dim: int, hidden: Sequence[int],
+                        channels: Sequence[int] = (16, 32, 32, 64)) -> nn.Module:
+    """E_S for a task's student observation space."""
+    if isinstance(space, gym.spaces.Dict):
+        if set(space.spaces) != {"image", "state"}:
+            raise ValueError(f"a Dict student space needs exactly 'image' and 'state', "
+                             f"got {sorted(space.spaces)}")
+        return ImageStateEncoder(space["image"].shape, int(space["state"].shape[0]),
+                                 feature_dim, hidden, channels)
+    return mlp(int(np.prod(space.shape)), hidden, feature_dim)
 
 
 @dataclass(frozen=True)
@@ -96,7 +139,7 @@ class TeacherStudentPolicy(nn.Module):
     def __init__(
         self,
         teacher_dim: int,
-        student_dim: int,
+        student: int | Callable[[], nn.Module],
         action_spec: ActionSpec,
         feature_dim: int = 32,
         hidden: Sequence[int] = (64, 64),
@@ -105,7 +148,10 @@ class TeacherStudentPolicy(nn.Module):
     ) -> None:
         super().__init__()
         self.teacher_encoder = mlp(teacher_dim, hidden, feature_dim)
-        self.student_encoder = mlp(student_dim, hidden, feature_dim)
+        # An int is the width of a vector observation; camera tasks pass a factory of their
+        # encoder (built here, in this order, so a seed gives the same initial weights).
+        self.student_encoder = (mlp(student, hidden, feature_dim) if isinstance(student, int)
+                                else student())
         self.proxy_encoder = mlp(teacher_dim, hidden, feature_dim)
         self.decoder = ActionDecoder(feature_dim, action_spec, init_log_std)
         self.critic = mlp(teacher_dim, critic_hidden, 1)
@@ -122,7 +168,7 @@ class TeacherStudentPolicy(nn.Module):
     def teacher_out(self, obs_t: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.teacher_encoder(obs_t))
 
-    def student_out(self, obs_s: torch.Tensor) -> torch.Tensor:
+    def student_out(self, obs_s: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         return self.decoder(self.student_encoder(obs_s))
 
     def proxy_out(self, obs_t: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .obs import ObsTree, is_flat
+
 _HASH_WEIGHTS: dict[int, np.ndarray] = {}
 
 
@@ -76,13 +78,13 @@ class Rows:
         return self.unique if self.index is None else self.unique[self.index]
 
 
-def paired_rows(obs_t: torch.Tensor, obs_s: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def paired_rows(obs_t: torch.Tensor, obs_s: ObsTree
+                ) -> tuple[torch.Tensor, ObsTree, torch.Tensor]:
     """Distinct ``(o_T, o_S)`` pairs and their weights (count / total), so that a mean
     over all pairs equals the weighted sum over distinct ones. Pairs with image student
     observations are returned as they are, with equal weights."""
     n = obs_t.shape[0]
-    if obs_s.dim() != 2 or obs_t.dim() != 2:
+    if not is_flat(obs_s) or obs_t.dim() != 2:
         return obs_t, obs_s, torch.full((n,), 1.0 / n)
     joint = torch.cat([obs_t, obs_s.to(obs_t.dtype)], dim=1)
     unique, index = unique_rows(joint)

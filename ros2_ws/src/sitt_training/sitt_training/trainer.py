@@ -24,7 +24,8 @@ from .config import Config, save_config
 from .envs import make_task
 from .evaluation import MAX_TRAIN_SEED, VALIDATION_SEED, evaluate
 from .methods import make_method
-from .networks import ActionSpec, TeacherStudentPolicy
+from .networks import ActionSpec, TeacherStudentPolicy, student_encoder_for
+from .obs import take, to_torch
 from .ppo import PPO, RolloutStorage
 
 CHECKPOINT_GLOB = "model_*.pt"
@@ -33,9 +34,11 @@ CHECKPOINT_GLOB = "model_*.pt"
 def build_policy(cfg: Config, env: Any) -> TeacherStudentPolicy:
     """The networks for a task, from the config (also used by evaluation and export)."""
     spaces = env.single_observation_space
+    net = cfg.network
     return TeacherStudentPolicy(
         teacher_dim=int(np.prod(spaces["teacher"].shape)),
-        student_dim=int(np.prod(spaces["student"].shape)),
+        student=lambda: student_encoder_for(spaces["student"], net.feature_dim, net.hidden,
+                                            net.cnn_channels),
         action_spec=ActionSpec.from_space(env.single_action_space),
         feature_dim=cfg.network.feature_dim,
         hidden=cfg.network.hidden,
@@ -77,9 +80,7 @@ class Trainer:
         self.ppo = PPO(self.policy, cfg.ppo)
         self.method = make_method(self.policy, cfg.method)
         spaces = self.env.single_observation_space
-        student_dtype = torch.from_numpy(np.zeros(0, spaces["student"].dtype)).dtype
-        self.buffer = PairedBuffer(cfg.method.buffer_size, spaces["teacher"].shape,
-                                   spaces["student"].shape, student_dtype)
+        self.buffer = PairedBuffer(cfg.method.buffer_size)
         spec = self.policy.decoder.spec
         self.storage = RolloutStorage(cfg.ppo.rollout_steps, cfg.task.num_envs,
                                       int(np.prod(spaces["teacher"].shape)),
@@ -101,7 +102,7 @@ class Trainer:
         shaping: dict[str, float] = {}
         for t in range(cfg.ppo.rollout_steps):
             obs_t = torch.from_numpy(self.obs["teacher"])
-            obs_s = torch.from_numpy(self.obs["student"])
+            obs_s = to_torch(self.obs["student"])
             with torch.no_grad():
                 out = policy.teacher_out(obs_t)
                 dist = policy.decoder.distribution(out)
@@ -126,7 +127,7 @@ class Trainer:
             st.values[t] = value
             st.dones[t] = torch.from_numpy(terminated | truncated).float()
             st.for_teacher[t] = for_teacher
-            self.buffer.add(obs_t[student_rows], obs_s[student_rows])
+            self.buffer.add(obs_t[student_rows], take(obs_s, student_rows))
             if "_episode" in infos:
                 ended = infos["_episode"]
                 successes.append(infos["episode"]["success"][ended])
@@ -193,7 +194,8 @@ class Trainer:
             "optimizers": {"ppo": self.ppo.optimizer.state_dict(),
                            **{k: o.state_dict() for k, o in self.method.optimizers().items()}},
             "env": self.env.state_dict(),
-            "buffer": self.buffer.state_dict(),
+            # Image buffers are large: optional (a resumed run then refills it).
+            "buffer": self.buffer.state_dict() if self.cfg.train.checkpoint_buffer else None,
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
         }
 
@@ -210,7 +212,8 @@ class Trainer:
             opt.load_state_dict(state["optimizers"][key])
         self.env.load_state_dict(state["env"])
         self.obs = self.env.observe()
-        self.buffer.load_state_dict(state["buffer"])
+        if state["buffer"] is not None:
+            self.buffer.load_state_dict(state["buffer"])
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["generator"])
 

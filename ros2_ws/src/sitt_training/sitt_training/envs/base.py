@@ -3,7 +3,8 @@
 A task is a batch of ``num_envs`` copies of one environment with two observation groups:
 
 * ``teacher``: the privileged observation, built for every environment at every step;
-* ``student``: what the deployable student sees, built only for the environments in
+* ``student``: what the deployable student sees (an array, or a dict of arrays such as
+  ``{"image": uint8 HxWx3, "state": float32}``), built only for the environments in
   ``student_mask`` (rendering camera images is the expensive part of SITT, so training
   renders for a subset only). Rows of environments that did not render are zero and
   ``infos["student_valid"]`` says which rows are real.
@@ -37,7 +38,7 @@ class TeacherStudentVecEnv(VectorEnv):
         self,
         num_envs: int,
         single_teacher_space: gym.spaces.Box,
-        single_student_space: gym.spaces.Box,
+        single_student_space: gym.spaces.Box | gym.spaces.Dict,
         single_action_space: gym.Space,
     ) -> None:
         if num_envs < 1:
@@ -79,8 +80,8 @@ class TeacherStudentVecEnv(VectorEnv):
         """Teacher observation of every environment, ``(num_envs, *teacher_shape)``."""
 
     @abstractmethod
-    def _student_obs(self, env_ids: np.ndarray) -> np.ndarray:
-        """Student observation of the given environments only."""
+    def _student_obs(self, env_ids: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
+        """Student observation of the given environments only (a dict for Dict spaces)."""
 
     def trace(self) -> np.ndarray | None:
         """A point per environment for trajectory plots (e.g. the position), or None."""
@@ -109,13 +110,19 @@ class TeacherStudentVecEnv(VectorEnv):
 
     def observe(self) -> dict[str, np.ndarray]:
         """Both observation groups for the current state (student rows per the mask)."""
-        student = np.zeros(
-            (self.num_envs, *self.single_observation_space["student"].shape),
-            dtype=self.single_observation_space["student"].dtype,
-        )
+        space = self.single_observation_space["student"]
         ids = np.flatnonzero(self.student_mask)
-        if ids.size:
-            student[ids] = self._student_obs(ids)
+        rows = self._student_obs(ids) if ids.size else None
+        if isinstance(space, gym.spaces.Dict):
+            student: Any = {}
+            for key, sub in space.spaces.items():
+                student[key] = np.zeros((self.num_envs, *sub.shape), dtype=sub.dtype)
+                if rows is not None:
+                    student[key][ids] = rows[key]
+        else:
+            student = np.zeros((self.num_envs, *space.shape), dtype=space.dtype)
+            if rows is not None:
+                student[ids] = rows
         return {"teacher": self._teacher_obs(), "student": student}
 
     def reset(
@@ -190,5 +197,6 @@ class SingleTaskEnv(gym.Env):
         return _first(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
 
-def _first(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {key: value[0] for key, value in obs.items()}
+def _first(obs: dict[str, Any]) -> dict[str, Any]:
+    return {key: _first(value) if isinstance(value, dict) else value[0]
+            for key, value in obs.items()}

@@ -15,6 +15,7 @@ import torch
 from ..buffers import PairedBuffer
 from ..config import MethodConfig
 from ..networks import TeacherStudentPolicy
+from ..obs import ObsTree
 from ..ppo import Batch
 from ..rows import paired_rows
 
@@ -43,7 +44,7 @@ class Method:
         return reward, {}
 
     def choose_actions(self, teacher_actions: torch.Tensor,
-                       obs_s: torch.Tensor, generator: torch.Generator
+                       obs_s: ObsTree, generator: torch.Generator
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """Actions to execute, and a mask of the transitions the teacher may learn from."""
         return teacher_actions, torch.ones(teacher_actions.shape[0], dtype=torch.bool)

@@ -14,6 +14,7 @@ import torch
 from ..buffers import PairedBuffer
 from ..config import MethodConfig
 from ..networks import TeacherStudentPolicy
+from ..obs import ObsTree, take
 from .bc import BC
 
 
@@ -25,7 +26,7 @@ class DAgger(BC):
         self.beta = cfg.dagger_beta0
 
     def choose_actions(self, teacher_actions: torch.Tensor,
-                       obs_s: torch.Tensor, generator: torch.Generator
+                       obs_s: ObsTree, generator: torch.Generator
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         self.beta = self.cfg.dagger_beta0 * self.cfg.dagger_beta_decay**self.iteration
         n = teacher_actions.shape[0]
@@ -38,7 +39,7 @@ class DAgger(BC):
         if not student_turn.any():
             return teacher_actions, for_teacher
         with torch.no_grad():
-            out = self.policy.student_out(obs_s[student_turn])
+            out = self.policy.student_out(take(obs_s, student_turn))
             student_actions = self.policy.decoder.distribution(out).sample()
         actions = teacher_actions.clone()
         actions[student_turn] = student_actions
