@@ -32,6 +32,8 @@ class EvalResult:
     mean_length: float
     extra: dict[str, float] = field(default_factory=dict)  # task metrics, averaged
     traces: list[np.ndarray] = field(default_factory=list)  # per episode, if recorded
+    scenes: np.ndarray | None = None  # per episode layout (task's scene()), if recorded
+    per_episode: dict[str, np.ndarray] = field(default_factory=dict)  # summary arrays
 
     def summary(self) -> dict[str, Any]:
         return {"episodes": self.episodes, "success": self.success,
@@ -52,6 +54,7 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
     finished = np.zeros(episodes, dtype=bool)
     summary: dict[str, np.ndarray] = {}
     traces: list[list[np.ndarray]] = [[] for _ in range(episodes)]
+    scenes = env.scene() if record_traces else None
     if record_traces:
         _append(traces, env.trace(), finished)
     while not finished.all():
@@ -80,6 +83,8 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
         mean_length=float(summary["l"].mean()),
         extra=extra,
         traces=[np.array(t) for t in traces] if record_traces else [],
+        scenes=scenes,
+        per_episode=summary,
     )
 
 

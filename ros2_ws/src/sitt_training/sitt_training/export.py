@@ -96,8 +96,8 @@ def export_student(policy: TeacherStudentPolicy, env: Any, out_dir: Path,
     names = [inp["name"] for inp in contract["inputs"]]
     space = env.single_action_space
     module = DeployableStudent(policy, names, space.low, space.high).eval()
-    example = tuple(
-        torch.zeros(1, *inp["shape"][1:], dtype=getattr(torch, inp["dtype"]))
+    example = tuple(  # batch 2: torch.export specialises a batch of 1 to a constant
+        torch.zeros(2, *inp["shape"][1:], dtype=getattr(torch, inp["dtype"]))
         for inp in contract["inputs"])
     batch = torch.export.Dim("batch")
     model_path = out_dir / MODEL_NAME
@@ -106,7 +106,8 @@ def export_student(policy: TeacherStudentPolicy, env: Any, out_dir: Path,
         warnings.simplefilter("ignore")  # exporter deprecation chatter, not ours
         program = torch.onnx.export(
             module, example, dynamo=True, input_names=names, output_names=["action"],
-            dynamic_shapes=tuple({0: batch} for _ in names), opset_version=OPSET,
+            dynamic_shapes=(tuple({0: batch} for _ in names),),  # forward(*inputs)
+            opset_version=OPSET,
             verbose=False)
     model = program.model_proto
     meta = model.metadata_props.add()

@@ -97,3 +97,56 @@ def plot_learning_curves(runs: dict[str, Sequence[Path]], path: Path,
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_quadrotor_trajectories(teacher: EvalResult, student: EvalResult, path: Path,
+                                title: str = "", count: int = 6, pillar_radius: float = 1.5,
+                                arrow_every: int = 50) -> Path:
+    """Top view of the first ``count`` evaluation flights: pillars, teacher and student
+    paths, and the camera heading (arrows) along each path, like the SITT paper's figure.
+
+    Traces are ``[x, y, z, camera_axis_x, camera_axis_y]`` per step; ``scenes`` the pillar
+    centres of each episode."""
+    count = min(count, len(teacher.traces), len(student.traces))
+    if count == 0 or teacher.scenes is None:
+        raise ValueError("no trajectories recorded: evaluate with record_traces=True")
+    cols = min(count, 3)
+    rows = int(np.ceil(count / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 4.0 * rows + 0.5), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= count:
+            ax.axis("off")
+            continue
+        for centre in teacher.scenes[i]:
+            ax.add_patch(plt.Circle(centre, pillar_radius, color="#8c8c8c", alpha=0.6))
+        for result, color, style in ((teacher, "#f2a900", "-"), (student, "#111111", "--")):
+            # camera heading every ``arrow_every`` steps; a red cross where a flight crashed
+            trace = result.traces[i]
+            ax.plot(trace[:, 0], trace[:, 1], style, color=color, lw=1.5)
+            ax.plot(trace[0, 0], trace[0, 1], "o", color=color, ms=4)
+            if not result.per_episode["success"][i]:
+                ax.plot(trace[-1, 0], trace[-1, 1], "x", color="#d62728", ms=8, mew=2)
+            head = trace[::arrow_every]
+            ax.quiver(head[:, 0], head[:, 1], head[:, 3], head[:, 4], color=color,
+                      angles="xy", scale_units="xy", scale=1.0, width=0.006)
+        everything = np.concatenate([teacher.traces[i][:, :2], student.traces[i][:, :2],
+                                     teacher.scenes[i]])
+        lo, hi = everything.min(axis=0) - 2.5, everything.max(axis=0) + 2.5
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
+        ax.set_aspect("equal")
+        ax.set_title(f"episode {i}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    handles = [plt.Line2D([], [], color="#f2a900", lw=2, label="teacher"),
+               plt.Line2D([], [], color="#111111", lw=2, ls="--", label="student"),
+               plt.Line2D([], [], color="#d62728", marker="x", ls="", label="crash"),
+               plt.Line2D([], [], color="#555555", marker=r"$\rightarrow$", ls="", ms=10,
+                          label="camera heading")]
+    fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False)
+    fig.suptitle(f"{title}  teacher {teacher.success:.2f} / student {student.success:.2f} "
+                 f"success on {teacher.episodes} eval flights (top view, m)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -12,15 +12,25 @@ import gymnasium as gym
 
 from .base import SingleTaskEnv, TeacherStudentVecEnv
 from .color_maze import ColorMazeVecEnv
+from .quadrotor import QuadrotorVecEnv
 
 # Task name (as used in configs and the CLI) -> vectorised class.
-TASKS: dict[str, type[TeacherStudentVecEnv]] = {"color_maze": ColorMazeVecEnv}
+TASKS: dict[str, type[TeacherStudentVecEnv]] = {
+    "color_maze": ColorMazeVecEnv,
+    "quadrotor": QuadrotorVecEnv,
+}
 
 if "sitt/ColorMaze-v0" not in gym.registry:
     gym.register(
         id="sitt/ColorMaze-v0",
         entry_point="sitt_training.envs.color_maze:ColorMazeEnv",
         vector_entry_point="sitt_training.envs.color_maze:ColorMazeVecEnv",
+    )
+if "sitt/Quadrotor-v0" not in gym.registry:
+    gym.register(
+        id="sitt/Quadrotor-v0",
+        entry_point="sitt_training.envs.quadrotor:QuadrotorEnv",
+        vector_entry_point="sitt_training.envs.quadrotor:QuadrotorVecEnv",
     )
 
 

@@ -87,6 +87,11 @@ class TeacherStudentVecEnv(VectorEnv):
         """A point per environment for trajectory plots (e.g. the position), or None."""
         return None
 
+    def scene(self) -> np.ndarray | None:
+        """Per-environment layout of the current episodes for plots (e.g. obstacle
+        positions), or None."""
+        return None
+
     # ------------------------------------------------------------ public interface
     def state_dict(self) -> dict[str, np.ndarray]:
         """The full simulation state; ``load_state_dict`` continues exactly from it."""
@@ -108,10 +113,11 @@ class TeacherStudentVecEnv(VectorEnv):
             raise ValueError(f"student mask must have shape ({self.num_envs},), got {mask.shape}")
         self.student_mask = mask.copy()
 
-    def observe(self) -> dict[str, np.ndarray]:
-        """Both observation groups for the current state (student rows per the mask)."""
+    def observe(self, only: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Both observation groups for the current state (student rows per the mask, and
+        only among the rows ``only`` when given)."""
         space = self.single_observation_space["student"]
-        ids = np.flatnonzero(self.student_mask)
+        ids = np.flatnonzero(self.student_mask if only is None else self.student_mask & only)
         rows = self._student_obs(ids) if ids.size else None
         if isinstance(space, gym.spaces.Dict):
             student: Any = {}
@@ -147,7 +153,8 @@ class TeacherStudentVecEnv(VectorEnv):
         done = terminated | truncated
         infos: dict[str, Any] = {"student_valid": self.student_mask.copy()}
         if done.any():
-            infos["final_obs"] = self.observe()
+            # Student rows only where an episode ended: rendering is the expensive part.
+            infos["final_obs"] = self.observe(only=done)
             infos["_final_obs"] = done.copy()
             trace = self.trace()
             if trace is not None:

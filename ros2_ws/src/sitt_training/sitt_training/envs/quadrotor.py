@@ -1,0 +1,352 @@
+"""Vision-based quadrotor obstacle avoidance (SITT paper, quadrotor task).
+
+A drone must follow a horizontal velocity command through a box with four pillars; the
+first pillar stands on the commanded straight line. The teacher knows where the pillars
+are; the student sees them only in a 64x64 forward camera image.
+
+Actions (4, in [-1, 1]): mass-normalised collective thrust g (1 + a0) and body rates
+a1..a3 * (3, 3, 2) rad/s (see ``quadrotor_dynamics``). Control at 50 Hz, 1000 steps.
+
+Observations:
+
+* ``student``: ``{"image": uint8 (H, W, 3), "state": float32 (20,)}`` with the state laid
+  out by ``STUDENT_STATE_FIELDS``: linear velocity (world, 3), command velocity (world, 3),
+  first two columns of the body->world rotation matrix (6), body rates (3), previous
+  action (4), altitude (1).
+* ``teacher``: float32 (28,) = the same 20 values, then the four pillar centres relative
+  to the drone, (x, y) in the world frame divided by ``PILLAR_SCALE`` m, nearest first.
+
+Rewards per control step (the SITT paper's terms): progress along the command direction
+(capped at the commanded distance per step), penalties on action changes and body rates;
+a pillar crash costs ``CRASH_BASE + CRASH_PER_SPEED * |v|`` and ends the episode, leaving
+the box or touching the ground costs ``BOUNDS_PENALTY`` and ends it. An episode is a
+success when it reaches ``EPISODE_STEPS`` without a crash *and* has flown at least
+``MIN_PROGRESS_FRACTION`` of the commanded distance along the command: without the second
+condition, a drone that hovers in place for 20 s would count as a success.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from .base import SingleTaskEnv, TeacherStudentVecEnv
+from .fields import ObsField, concat_fields, fields_size
+from .quadrotor_camera import (
+    FAR,
+    IMAGE_SIZE,
+    MOUNT_QUATERNION_XYZW,
+    MOUNT_TRANSLATION,
+    NEAR,
+    VFOV_DEG,
+    PillarCamera,
+    horizontal_fov_deg,
+    intrinsics,
+)
+from .quadrotor_dynamics import (
+    ACTION_NAMES,
+    ACTION_OFFSET,
+    ACTION_SCALE,
+    ACTION_UNITS,
+    DEFAULT_PARAMS,
+    HOVER_ACTION,
+    QuadrotorModel,
+    QuadState,
+    action_to_command,
+    quaternion_to_matrix,
+    yaw_to_quaternion,
+)
+from .quadrotor_world import (
+    NUM_PILLARS,
+    ground_collision,
+    out_of_box,
+    pillar_collision,
+    pillars_in_view,
+    sample_layouts,
+)
+
+EPISODE_STEPS = 1000  # 20 s at 50 Hz
+CONTROL_DT = DEFAULT_PARAMS.control_dt
+
+PROGRESS_WEIGHT = 1.0  # per metre flown along the command direction
+ACTION_CHANGE_WEIGHT = 0.002  # times ||a_t - a_{t-1}||^2
+BODY_RATE_WEIGHT = 0.001  # times ||w||^2 (rad/s)^2
+CRASH_BASE = 2.0  # pillar crash: -(CRASH_BASE + CRASH_PER_SPEED * |v|)
+CRASH_PER_SPEED = 4.0  # per m/s
+BOUNDS_PENALTY = 10.0  # ground or leaving the box
+MIN_PROGRESS_FRACTION = 0.5  # of speed * 20 s, for a success
+
+PILLAR_SCALE = 5.0  # m, teacher pillar offsets are divided by this
+# Perception metrics: the velocity-to-camera angle counts only steps moving faster than
+# this; an episode without such a step reports NO_MOTION_ANGLE_DEG (the angle is undefined,
+# and 90 degrees means "no evidence the camera looked where the drone flew").
+MIN_SPEED_FOR_ANGLE = 0.2  # m/s
+NO_MOTION_ANGLE_DEG = 90.0
+HALF_HFOV = math.radians(horizontal_fov_deg()) / 2.0
+
+STUDENT_STATE_FIELDS = [
+    ObsField("linear_velocity", 3, "m/s", "world (ENU)", "drone velocity",
+             "odometry", "twist.twist.linear", "rotate_body_to_world"),
+    ObsField("command_velocity", 3, "m/s", "world (ENU)", "commanded horizontal velocity",
+             "command", "twist.linear", "none"),
+    ObsField("rotation_xy", 6, "1", "body->world", "R[:,0] then R[:,1] of the attitude",
+             "odometry", "pose.pose.orientation", "rotation_matrix_columns_xy"),
+    ObsField("angular_velocity", 3, "rad/s", "body (FLU)", "body rates",
+             "odometry", "twist.twist.angular", "none"),
+    ObsField("previous_action", 4, "1", "-", "last normalised action (zeros at start)",
+             "previous_action", "", "none"),
+    ObsField("altitude", 1, "m", "world z", "height above the ground",
+             "odometry", "pose.pose.position.z", "none"),
+]
+STATE_DIM = fields_size(STUDENT_STATE_FIELDS)  # 20
+TEACHER_DIM = STATE_DIM + 2 * NUM_PILLARS  # 28
+
+
+class QuadrotorVecEnv(TeacherStudentVecEnv):
+    """Batched drones. Episode ``k`` of environment ``i`` uses the layout drawn from
+    ``(seed, i, k)``, so results for a seed do not depend on the batch size."""
+
+    _state_attrs = (
+        "position", "velocity", "quaternion", "angular_velocity", "rotor_thrust",
+        "command", "pillar_xy", "prev_action", "steps", "episode_index", "layout_seed",
+        "angle_sum", "angle_count", "pillars_seen", "progress",
+    )
+
+    def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE) -> None:
+        teacher_space = gym.spaces.Box(-np.inf, np.inf, (TEACHER_DIM,), np.float32)
+        student_space = gym.spaces.Dict({
+            "image": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
+            "state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32),
+        })
+        action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+        super().__init__(num_envs, teacher_space, student_space, action_space)
+        self.image_size = image_size
+        self.model = QuadrotorModel(DEFAULT_PARAMS)
+        n = num_envs
+        self.position = np.zeros((n, 3))
+        self.velocity = np.zeros((n, 3))
+        self.quaternion = np.zeros((n, 4))
+        self.angular_velocity = np.zeros((n, 3))
+        self.rotor_thrust = np.zeros((n, 4))
+        self.command = np.zeros((n, 3))  # world velocity command
+        self.pillar_xy = np.zeros((n, NUM_PILLARS, 2))
+        self.prev_action = np.zeros((n, 4))
+        self.steps = np.zeros(n, dtype=np.int64)
+        self.episode_index = np.zeros(n, dtype=np.int64)  # episodes started since seeding
+        self.layout_seed = np.array(seed, dtype=np.int64)
+        self.angle_sum = np.zeros(n)
+        self.angle_count = np.zeros(n, dtype=np.int64)
+        self.pillars_seen = np.zeros((n, NUM_PILLARS), dtype=bool)
+        self.progress = np.zeros(n)  # m flown along the command (capped per step)
+        self._camera: PillarCamera | None = None  # created on the first rendered image
+        self._seed(seed)
+        self._reset_envs(np.arange(n))
+
+    # ------------------------------------------------------------ public accessors
+    def pillars(self) -> np.ndarray:
+        """Current pillar centres ``(num_envs, 4, 2)``, world frame."""
+        return self.pillar_xy.copy()
+
+    def odometry(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """ROS-facing state of the given drones (twist in the body frame, as in
+        ``nav_msgs/Odometry`` with child frame = body)."""
+        rot = quaternion_to_matrix(self.quaternion[ids])
+        return {
+            "position": self.position[ids].copy(),
+            "orientation_xyzw": self.quaternion[ids].copy(),
+            "linear_velocity_body": np.einsum("nji,nj->ni", rot, self.velocity[ids]),
+            "angular_velocity_body": self.angular_velocity[ids].copy(),
+        }
+
+    def command_velocity(self, ids: np.ndarray) -> np.ndarray:
+        return self.command[ids].copy()
+
+    def render_images(self, ids: np.ndarray) -> np.ndarray:
+        """Camera images ``(n, H, W, 3)`` uint8 of the given drones."""
+        if self._camera is None:
+            self._camera = PillarCamera(self.image_size)
+        return self._camera.render(self.position[ids], quaternion_to_matrix(self.quaternion[ids]),
+                                   self.pillar_xy[ids])
+
+    def scene(self) -> np.ndarray:
+        """Pillar centres of the current episodes, for top-view plots."""
+        return self.pillars()
+
+    def policy_contract(self) -> dict[str, Any]:
+        """The robot-specific part of the exported student's policy contract
+        (``sitt_policy_node.contract``): what the state fields are and where they come from
+        on ROS, the camera, and what the action means."""
+        fx, fy, cx, cy = intrinsics(self.image_size, self.image_size)
+        hfov = horizontal_fov_deg(self.image_size, self.image_size)
+        return {
+            "task": "quadrotor",
+            "robot_kind": "quadrotor",
+            "control_rate_hz": 1.0 / CONTROL_DT,
+            "camera": {
+                "width": self.image_size, "height": self.image_size, "encoding": "rgb8",
+                "fov_deg": {"horizontal": hfov, "vertical": VFOV_DEG},
+                "intrinsics": {"fx": fx, "fy": fy, "cx": cx, "cy": cy},
+                "mount": {"parent_frame": "base_link", "frame_id": "camera_optical_frame",
+                          "translation": MOUNT_TRANSLATION.tolist(),
+                          "rotation_xyzw": MOUNT_QUATERNION_XYZW.tolist()},
+                "near": NEAR, "far": FAR,
+            },
+            "state_fields": [f.to_dict() for f in STUDENT_STATE_FIELDS],
+            "action": {
+                "names": list(ACTION_NAMES), "units": list(ACTION_UNITS),
+                "low": [-1.0] * 4, "high": [1.0] * 4,
+                "scale": ACTION_SCALE.tolist(), "offset": ACTION_OFFSET.tolist(),
+                "meaning": "mass-normalised collective thrust along body z and body rates "
+                           "(roll, pitch, yaw) in the body frame (FLU); physical value = "
+                           "offset + scale * action",
+                "safe": HOVER_ACTION.tolist(),
+            },
+            "ros": {
+                "odometry": {"topic": "odom", "type": "nav_msgs/msg/Odometry",
+                             "frames": "header: world (ENU); child: base_link (FLU)"},
+                "command": {"topic": "cmd_vel", "type": "geometry_msgs/msg/TwistStamped",
+                            "frames": "world (ENU)"},
+                "camera": {"topic": "camera/image_raw", "type": "sensor_msgs/msg/Image"},
+                "action": {"topic": "cmd_rates_thrust",
+                           "type": "geometry_msgs/msg/TwistStamped",
+                           "layout": "twist.angular = body rates [rad/s], twist.linear.z = "
+                                     "mass-normalised collective thrust [m/s^2]"},
+            },
+        }
+
+    def trace(self) -> np.ndarray:
+        """Per env ``[x, y, z, camera_axis_x, camera_axis_y]`` (axis: unit ground projection)."""
+        axis = quaternion_to_matrix(self.quaternion)[:, :2, 0]
+        axis = axis / np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-9)
+        return np.concatenate([self.position, axis], axis=1)
+
+    def close_extras(self, **kwargs: object) -> None:
+        if self._camera is not None:
+            self._camera.close()
+            self._camera = None
+
+    # ----------------------------------------------------------------- task hooks
+    def _seed(self, seed: int | None) -> None:
+        self.layout_seed = np.array(0 if seed is None else seed, dtype=np.int64)
+        self.episode_index[:] = 0
+
+    def _reset_envs(self, env_ids: np.ndarray) -> None:
+        if env_ids.size == 0:
+            return
+        command, start, yaw, pillars = sample_layouts(
+            int(self.layout_seed), env_ids, self.episode_index[env_ids])
+        self.episode_index[env_ids] += 1
+        self.command[env_ids] = command
+        self.pillar_xy[env_ids] = pillars
+        self.position[env_ids] = start
+        self.velocity[env_ids] = 0.0
+        self.quaternion[env_ids] = yaw_to_quaternion(yaw)
+        self.angular_velocity[env_ids] = 0.0
+        self.rotor_thrust[env_ids] = DEFAULT_PARAMS.hover_rotor_thrust
+        self.prev_action[env_ids] = 0.0
+        self.steps[env_ids] = 0
+        self.angle_sum[env_ids] = 0.0
+        self.angle_count[env_ids] = 0
+        self.pillars_seen[env_ids] = False
+        self.progress[env_ids] = 0.0
+
+    def _step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        actions = np.clip(np.asarray(actions, dtype=np.float64).reshape(self.num_envs, 4),
+                          -1.0, 1.0)
+        start_xy = self.position[:, :2].copy()
+        thrust, rates = action_to_command(actions)
+        self.model.step(QuadState(self.position, self.velocity, self.quaternion,
+                                  self.angular_velocity, self.rotor_thrust), thrust, rates)
+
+        hit_pillar = pillar_collision(self.position, self.pillar_xy)
+        hit_bounds = (ground_collision(self.position) | out_of_box(self.position)) & ~hit_pillar
+        speed = np.sqrt(np.einsum("ij,ij->i", self.velocity, self.velocity))
+        progress = self._progress(start_xy)
+        self.progress += progress
+        reward = (PROGRESS_WEIGHT * progress
+                  - ACTION_CHANGE_WEIGHT * _sq_norm(actions - self.prev_action)
+                  - BODY_RATE_WEIGHT * _sq_norm(self.angular_velocity)
+                  - hit_pillar * (CRASH_BASE + CRASH_PER_SPEED * speed)
+                  - hit_bounds * BOUNDS_PENALTY)
+        self._update_perception_metrics()
+        self.prev_action = actions
+        self.steps += 1
+
+        terminated = hit_pillar | hit_bounds
+        truncated = (self.steps >= EPISODE_STEPS) & ~terminated
+        commanded = np.linalg.norm(self.command, axis=1) * EPISODE_STEPS * CONTROL_DT
+        progress_fraction = self.progress / commanded
+        summary = {
+            "success": (truncated & (progress_fraction >= MIN_PROGRESS_FRACTION)
+                        ).astype(np.float64),
+            "progress_fraction": progress_fraction,
+            "crash_pillar": hit_pillar.astype(np.float64),
+            "crash_bounds": hit_bounds.astype(np.float64),
+            "velocity_angle_deg": np.where(
+                self.angle_count > 0, self.angle_sum / np.maximum(self.angle_count, 1),
+                NO_MOTION_ANGLE_DEG),
+            "obstacles_in_view": self.pillars_seen.sum(axis=1).astype(np.float64),
+        }
+        return reward.astype(np.float32), terminated, truncated, summary
+
+    def _progress(self, start_xy: np.ndarray) -> np.ndarray:
+        """Metres flown along the command direction this step, capped at the commanded
+        distance per step (flying faster than commanded earns nothing more)."""
+        cmd_xy = self.command[:, :2]
+        cmd_speed = np.sqrt(np.einsum("ij,ij->i", cmd_xy, cmd_xy))
+        along = np.einsum("ij,ij->i", self.position[:, :2] - start_xy, cmd_xy) / cmd_speed
+        return np.minimum(along, cmd_speed * CONTROL_DT)
+
+    def _update_perception_metrics(self) -> None:
+        rot = quaternion_to_matrix(self.quaternion)
+        axis = rot[:, :, 0]  # camera optical axis = body x
+        vel_xy = self.velocity[:, :2]
+        axis_norm = np.sqrt(np.einsum("ij,ij->i", axis[:, :2], axis[:, :2]))
+        speed_xy = np.sqrt(np.einsum("ij,ij->i", vel_xy, vel_xy))
+        moving = (speed_xy > MIN_SPEED_FOR_ANGLE) & (axis_norm > 1e-6)
+        cos = np.einsum("ij,ij->i", axis[:, :2], vel_xy) / np.maximum(axis_norm * speed_xy, 1e-9)
+        angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        self.angle_sum += np.where(moving, angle, 0.0)
+        self.angle_count += moving
+        eye = self.position + rot @ MOUNT_TRANSLATION
+        self.pillars_seen |= pillars_in_view(eye, axis, self.pillar_xy, HALF_HFOV, FAR)
+
+    def _state_vector(self, ids: np.ndarray | slice) -> np.ndarray:
+        rot = quaternion_to_matrix(self.quaternion[ids])
+        return concat_fields(STUDENT_STATE_FIELDS, {
+            "linear_velocity": self.velocity[ids],
+            "command_velocity": self.command[ids],
+            "rotation_xy": np.concatenate([rot[:, :, 0], rot[:, :, 1]], axis=1),
+            "angular_velocity": self.angular_velocity[ids],
+            "previous_action": self.prev_action[ids],
+            "altitude": self.position[ids, 2:3],
+        })
+
+    def _teacher_obs(self) -> np.ndarray:
+        rel = self.pillar_xy - self.position[:, None, :2]
+        order = np.argsort(np.einsum("npk,npk->np", rel, rel), axis=1)
+        rel = np.take_along_axis(rel, order[:, :, None], axis=1)
+        pillars = (rel / PILLAR_SCALE).reshape(self.num_envs, -1).astype(np.float32)
+        return np.concatenate([self._state_vector(slice(None)), pillars], axis=1)
+
+    def _student_obs(self, env_ids: np.ndarray) -> dict[str, np.ndarray]:
+        return {"image": self.render_images(env_ids), "state": self._state_vector(env_ids)}
+
+
+def _sq_norm(x: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", x, x)
+
+
+class QuadrotorEnv(SingleTaskEnv):
+    """A single drone for ``gymnasium.make("sitt/Quadrotor-v0")``."""
+
+    def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE) -> None:
+        super().__init__(QuadrotorVecEnv(1, seed=seed, image_size=image_size))
+
+    def close(self) -> None:
+        self.vec.close()  # releases the pybullet renderer
