@@ -30,9 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- color_maze:begin -->", "<!-- color_maze:end -->"
 
 
-def train_one(method: str, seed: int, out: Path, overrides: list[str]) -> dict:
+def train_one(method: str, seed: int, out: Path, overrides: list[str],
+              task: str = "color_maze") -> dict:
+    """Train (or finish training) one preset run; a finished run is only reloaded."""
     run_dir = out / f"{method}_s{seed}"
-    cfg = load_config(preset_path("color_maze", method),
+    cfg = load_config(preset_path(task, method),
                       [f"train.seed={seed}", *overrides])
     saved = run_dir / "config.yaml"
     if saved.is_file() and load_config(saved).to_dict() != cfg.to_dict():

@@ -28,7 +28,8 @@ from sitt_training.trainer import Trainer, build_policy
 TINY = ["task.name=quadrotor", "task.num_envs=8", "task.student_envs=4", "method.name=sitt",
         "ppo.rollout_steps=8", "ppo.minibatches=2", "ppo.epochs=1", "method.align_iterations=2",
         "method.align_batch_size=16", "method.buffer_size=256", "network.hidden=[32]",
-        "network.cnn_channels=[8, 8, 8, 8]", "train.iterations=1", "train.eval_every=0",
+        "network.cnn_channels=[8, 8, 8, 8]", "network.normalize_obs=true",
+        "train.iterations=1", "train.eval_every=0",
         "train.torch_threads=1", "train.checkpoint_buffer=false"]
 
 

@@ -237,3 +237,19 @@ def test_dagger_hands_actions_to_the_student_as_beta_decays() -> None:
     actions, for_teacher = method.choose_actions(teacher_actions, obs_s, gen)
     assert for_teacher.tolist() == [False] * 6 + [True] * 4  # DAgger envs: student data only
     assert actions.tolist() == [0] * 6 + [3] * 4
+
+
+def test_running_norm_matches_batch_statistics() -> None:
+    from sitt_training.networks import RunningNorm
+
+    rng = np.random.default_rng(0)
+    data = rng.normal([1.0, -5.0, 0.0], [0.01, 3.0, 1.0], size=(1000, 3)).astype(np.float32)
+    norm = RunningNorm(3)
+    for chunk in np.array_split(data, 7):
+        norm.update(torch.from_numpy(chunk))
+    torch.testing.assert_close(norm.mean, torch.from_numpy(data.mean(axis=0)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(norm.var, torch.from_numpy(data.var(axis=0)), atol=1e-5, rtol=1e-4)
+    z = norm(torch.from_numpy(data))
+    assert z.mean(dim=0).abs().max() < 1e-3 and (z.std(dim=0) - 1).abs().max() < 1e-2
+    # Gradients never move the statistics; they are plain buffers of the state dict.
+    assert not list(norm.parameters()) and set(norm.state_dict()) == {"mean", "var", "count"}

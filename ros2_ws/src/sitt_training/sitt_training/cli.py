@@ -139,10 +139,14 @@ def evaluate_run(run_dir: Path, episodes: int, seed: int = TEST_SEED,
         "gap": results["teacher"].success - results["student"].success,
     }
     if plot is not None:
-        from .plots import plot_maze_trajectories
+        from .plots import plot_maze_trajectories, plot_quadrotor_trajectories
 
-        plot_maze_trajectories(results["teacher"], results["student"], cfg, seed, plot,
-                               title=f"{cfg.method.name} (seed {cfg.train.seed})")
+        title = f"{cfg.method.name} (seed {cfg.train.seed})"
+        if cfg.task.name == "color_maze":
+            plot_maze_trajectories(results["teacher"], results["student"], cfg, seed, plot,
+                                   title=title)
+        else:
+            plot_quadrotor_trajectories(results["teacher"], results["student"], plot, title)
         report["plot"] = str(plot)
     return report
 
@@ -177,6 +181,11 @@ def eval_main(argv: list[str] | None = None) -> int:
         print(f"  teacher success {report['teacher_success']:.3f}")
         print(f"  student success {report['student_success']:.3f}")
         print(f"  gap             {report['gap']:.3f}")
+        standard = {"episodes", "success", "return", "length"}
+        for key in report["teacher"]:
+            if key not in standard:  # the task's own metrics, e.g. perception
+                print(f"  {key:<20} teacher {report['teacher'][key]:.3f}  "
+                      f"student {report['student'][key]:.3f}")
         if args.plot:
             print(f"  figure: {report['plot']}")
     return 0

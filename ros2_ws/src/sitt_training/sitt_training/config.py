@@ -88,6 +88,9 @@ class NetworkConfig:
     critic_hidden: list[int] = field(default_factory=lambda: [64, 64])
     # Student CNN for camera tasks: output channels per conv layer (each halves the image).
     cnn_channels: list[int] = field(default_factory=lambda: [16, 32, 32, 64])
+    # Running mean/std normalisation of the teacher observation and the student's state
+    # vector (continuous-control tasks; the student's is part of the exported graph).
+    normalize_obs: bool = False
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -30,6 +31,43 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class RunningNorm(nn.Module):
+    """Per-feature standardisation with running statistics, ``(x - mean) / std`` clipped to
+    +-``clip``. Statistics change only through ``update`` (called by the trainer on roll-out
+    data), never by gradients; they are buffers, so checkpoints and exports carry them.
+
+    Why: continuous-control observations mix scales (a tilt of a few hundredths in a
+    rotation-matrix entry next to pillar offsets of metres); standardised inputs let PPO
+    learn the small, decisive ones quickly."""
+
+    def __init__(self, dim: int, clip: float = 10.0) -> None:
+        super().__init__()
+        self.clip = clip
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        """Merge a batch's mean and variance into the running ones (Chan et al.)."""
+        x = x.reshape(-1, self.mean.shape[0]).double()
+        n = x.shape[0]
+        if n == 0:
+            return
+        batch_mean, batch_var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+        total = self.count + n
+        delta = batch_mean - self.mean.double()
+        mean = self.mean.double() + delta * n / total
+        m2 = self.var.double() * self.count + batch_var * n + delta**2 * self.count * n / total
+        self.mean.copy_(mean.float())
+        self.var.copy_((m2 / total).float())
+        self.count.fill_(float(total))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.mean) / torch.sqrt(self.var + 1e-8)
+        return z.clamp(-self.clip, self.clip)
+
+
 class ImageStateEncoder(nn.Module):
     """E_S for ``{"image": uint8 (N, H, W, 3), "state": (N, D)}``: a small CNN on the image,
     its features joined with the state vector, then an ELU MLP to z.
@@ -39,8 +77,9 @@ class ImageStateEncoder(nn.Module):
 
     def __init__(self, image_shape: Sequence[int], state_dim: int, feature_dim: int,
                  hidden: Sequence[int], channels: Sequence[int] = (16, 32, 32, 64),
-                 image_features: int = 128) -> None:
+                 image_features: int = 128, normalize_state: bool = False) -> None:
         super().__init__()
+        self.state_norm = RunningNorm(state_dim) if normalize_state else nn.Identity()
         height, width, depth = image_shape
         layers: list[nn.Module] = []
         for i, out_ch in enumerate(channels):
@@ -56,19 +95,24 @@ class ImageStateEncoder(nn.Module):
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         image = obs["image"].permute(0, 3, 1, 2).float() * (1.0 / 255.0) - 0.5
         features = self.image_head(self.conv(image))
-        return self.head(torch.cat([features, obs["state"].float()], dim=-1))
+        state = self.state_norm(obs["state"].float())
+        return self.head(torch.cat([features, state], dim=-1))
 
 
 def student_encoder_for(space: gym.Space, feature_dim: int, hidden: Sequence[int],
-                        channels: Sequence[int] = (16, 32, 32, 64)) -> nn.Module:
+                        channels: Sequence[int] = (16, 32, 32, 64),
+                        normalize: bool = False) -> nn.Module:
     """E_S for a task's student observation space."""
     if isinstance(space, gym.spaces.Dict):
         if set(space.spaces) != {"image", "state"}:
             raise ValueError(f"a Dict student space needs exactly 'image' and 'state', "
                              f"got {sorted(space.spaces)}")
         return ImageStateEncoder(space["image"].shape, int(space["state"].shape[0]),
-                                 feature_dim, hidden, channels)
-    return mlp(int(np.prod(space.shape)), hidden, feature_dim)
+                                 feature_dim, hidden, channels, normalize_state=normalize)
+    dim = int(np.prod(space.shape))
+    if normalize:
+        return nn.Sequential(RunningNorm(dim), mlp(dim, hidden, feature_dim))
+    return mlp(dim, hidden, feature_dim)
 
 
 @dataclass(frozen=True)
@@ -145,8 +189,11 @@ class TeacherStudentPolicy(nn.Module):
         hidden: Sequence[int] = (64, 64),
         critic_hidden: Sequence[int] = (64, 64),
         init_log_std: float = 0.0,
+        normalize_obs: bool = False,
     ) -> None:
         super().__init__()
+        # One running normaliser of o_T, shared by E_T, E_P and V (they read the same input).
+        self.teacher_norm = RunningNorm(teacher_dim) if normalize_obs else nn.Identity()
         self.teacher_encoder = mlp(teacher_dim, hidden, feature_dim)
         # An int is the width of a vector observation; camera tasks pass a factory of their
         # encoder (built here, in this order, so a seed gives the same initial weights).
@@ -165,14 +212,30 @@ class TeacherStudentPolicy(nn.Module):
             *self.critic.parameters(),
         ]
 
+    def teacher_features(self, obs_t: torch.Tensor) -> torch.Tensor:
+        return self.teacher_encoder(self.teacher_norm(obs_t))
+
+    def proxy_features(self, obs_t: torch.Tensor) -> torch.Tensor:
+        return self.proxy_encoder(self.teacher_norm(obs_t))
+
+    def update_normalizers(self, obs_t: torch.Tensor, obs_s: Any | None = None) -> None:
+        """Fold roll-out observations into the running normalisers (if any)."""
+        if isinstance(self.teacher_norm, RunningNorm):
+            self.teacher_norm.update(obs_t)
+        if obs_s is None:
+            return
+        for module in self.student_encoder.modules():
+            if isinstance(module, RunningNorm):
+                module.update(obs_s["state"] if isinstance(obs_s, dict) else obs_s)
+
     def teacher_out(self, obs_t: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.teacher_encoder(obs_t))
+        return self.decoder(self.teacher_features(obs_t))
 
     def student_out(self, obs_s: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         return self.decoder(self.student_encoder(obs_s))
 
     def proxy_out(self, obs_t: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.proxy_encoder(obs_t))
+        return self.decoder(self.proxy_features(obs_t))
 
     def value(self, obs_t: torch.Tensor) -> torch.Tensor:
-        return self.critic(obs_t).squeeze(-1)
+        return self.critic(self.teacher_norm(obs_t)).squeeze(-1)

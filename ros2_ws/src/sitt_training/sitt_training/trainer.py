@@ -38,12 +38,13 @@ def build_policy(cfg: Config, env: Any) -> TeacherStudentPolicy:
     return TeacherStudentPolicy(
         teacher_dim=int(np.prod(spaces["teacher"].shape)),
         student=lambda: student_encoder_for(spaces["student"], net.feature_dim, net.hidden,
-                                            net.cnn_channels),
+                                            net.cnn_channels, net.normalize_obs),
         action_spec=ActionSpec.from_space(env.single_action_space),
         feature_dim=cfg.network.feature_dim,
         hidden=cfg.network.hidden,
         critic_hidden=cfg.network.critic_hidden,
         init_log_std=cfg.ppo.init_log_std,
+        normalize_obs=net.normalize_obs,
     )
 
 
@@ -103,6 +104,7 @@ class Trainer:
         for t in range(cfg.ppo.rollout_steps):
             obs_t = torch.from_numpy(self.obs["teacher"])
             obs_s = to_torch(self.obs["student"])
+            policy.update_normalizers(obs_t, take(obs_s, student_rows))
             with torch.no_grad():
                 out = policy.teacher_out(obs_t)
                 dist = policy.decoder.distribution(out)

@@ -35,7 +35,7 @@ class NoAlign(Method):
             return {}
         for obs_t, obs_s, w in paired_batches(buffer, self.cfg, generator):
             with torch.no_grad():  # the teacher is only read here
-                z_t = p.teacher_encoder(obs_t)
+                z_t = p.teacher_features(obs_t)
                 out_t = p.decoder(z_t)
             z_s = p.student_encoder(obs_s)
             student_loss = l1(z_s, z_t, w) + l1(p.decoder.frozen(z_s), out_t, w)
@@ -45,7 +45,7 @@ class NoAlign(Method):
             stats["align/student_loss"] += student_loss.item()
             if self.train_proxy:
                 z_s = z_s.detach()
-                z_p = p.proxy_encoder(obs_t)
+                z_p = p.proxy_features(obs_t)
                 proxy_loss = l1(z_p, z_s, w) + l1(p.decoder.frozen(z_p), p.decoder.frozen(z_s), w)
                 self.proxy_optimizer.zero_grad(set_to_none=True)
                 proxy_loss.backward()

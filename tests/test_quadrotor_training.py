@@ -1,0 +1,71 @@
+"""Training on the quadrotor task: camera observations through roll-out, buffer, alignment,
+checkpoints and evaluation (tiny settings; the real runs are in bench/quadrotor.py)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sitt_training.config import load_config
+from sitt_training.trainer import Trainer
+
+TINY = ["task.name=quadrotor", "task.num_envs=8", "task.student_envs=4", "ppo.rollout_steps=16",
+        "ppo.minibatches=2", "ppo.epochs=2", "ppo.init_log_std=-2.0",
+        "method.align_iterations=4", "method.align_batch_size=64", "method.buffer_size=512",
+        "method.dagger_envs=4", "network.hidden=[32]", "network.critic_hidden=[32]",
+        "network.cnn_channels=[8, 16, 16, 16]", "network.normalize_obs=true",
+        "train.eval_every=0", "train.torch_threads=1"]
+
+
+def test_alignment_fits_the_student_to_the_teacher_on_camera_images(tmp_path: Path) -> None:
+    cfg = load_config(overrides=[*TINY, "method.name=noalign", "train.iterations=12",
+                                 "method.align_lr=0.003"])
+    trainer = Trainer(cfg, tmp_path, show_progress=False)
+    trainer.train()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["align/student_loss"] for r in rows]
+    assert np.mean(losses[-3:]) < 0.6 * np.mean(losses[:2]), losses
+    # Only the rendering envs' pairs reach the buffer, with real images.
+    assert trainer.buffer.size == 512  # full: 768 pairs went through the FIFO of 512
+    images = trainer.buffer.student["image"][: trainer.buffer.size]
+    assert images.dtype == torch.uint8 and images.float().std() > 5
+    assert trainer.student_samples == 12 * 16 * 4
+
+
+def test_resume_with_image_buffer_gives_the_same_continuation(tmp_path: Path) -> None:
+    common = [*TINY, "method.name=sitt", "method.kl_reward_coef=0.01",
+              "train.checkpoint_buffer=true", "train.checkpoint_every=2"]
+    straight = Trainer(load_config(overrides=[*common, "train.iterations=4"]),
+                       tmp_path / "straight", show_progress=False)
+    straight.train()
+    Trainer(load_config(overrides=[*common, "train.iterations=2"]), tmp_path / "split",
+            show_progress=False).train()
+    resumed = Trainer(load_config(overrides=[*common, "train.iterations=4"]),
+                      tmp_path / "split", show_progress=False)
+    assert resumed.resume().name == "model_2.pt"
+    resumed.train()
+    a, b = straight.policy.state_dict(), resumed.policy.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert torch.equal(straight.buffer.student["image"], resumed.buffer.student["image"])
+
+
+def test_eval_cli_reports_perception_metrics_and_draws_flights(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(load_config(overrides=[*TINY, "method.name=bc", "train.iterations=1"]), run,
+            show_progress=False).train()
+    png = tmp_path / "flights.png"
+    out = subprocess.run([str(Path(sys.executable).parent / "sitt-eval"), str(run),
+                          "--episodes", "3", "--json", "--plot", str(png)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    for role in ("teacher", "student"):
+        assert report[role]["episodes"] == 3
+        assert 0.0 <= report[role]["velocity_angle_deg"] <= 180.0
+        assert 0.0 <= report[role]["obstacles_in_view"] <= 4.0
+        assert 0.0 <= report[role]["crash_pillar"] + report[role]["crash_bounds"] <= 1.0
+    assert png.stat().st_size > 10_000
