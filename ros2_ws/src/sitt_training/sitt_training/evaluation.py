@@ -73,6 +73,8 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
         for key, values in infos.get("episode", {}).items():
             summary.setdefault(key, np.zeros(episodes, dtype=np.float64))[ended] = values[ended]
         finished |= ended
+        if role == "student" and ended.any():  # stop rendering for finished episodes
+            env.set_student_mask(~finished)
     extra = {key: float(values.mean()) for key, values in summary.items()
              if key not in ("r", "l", "success")}
     return EvalResult(
