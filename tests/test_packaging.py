@@ -38,12 +38,18 @@ def colcon_install(tmp_path_factory):
     return tmp / 'install'
 
 
+# package -> data files installed under share/<package>/ (launch files look for them there)
+SHARE_FILES = {'sitt_policy_node': ['config/policy_node.yaml']}
+
+
 @pytest.mark.parametrize('pkg', PACKAGES)
 def test_colcon_installs_ament_layout(colcon_install, pkg):
     prefix = colcon_install / pkg
     for exe in EXECUTABLES[pkg]:
         path = prefix / 'lib' / pkg / exe
         assert path.is_file() and os.access(path, os.X_OK), path
+    for rel in SHARE_FILES.get(pkg, []):
+        assert (prefix / 'share' / pkg / rel).is_file(), rel
     assert (prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' / pkg).is_file()
     assert (prefix / 'share' / pkg / 'package.xml').is_file()
 

@@ -9,6 +9,7 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),
+        ('share/' + PACKAGE + '/config', ['config/policy_node.yaml']),
     ],
     # rclpy/onnxruntime/numpy come from requirements.txt (or a ROS install).
     install_requires=['setuptools'],
