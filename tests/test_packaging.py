@@ -17,7 +17,7 @@ PACKAGES = ['sitt_training', 'sitt_policy_node', 'sitt_sim_bridge']
 EXECUTABLES = {
     'sitt_training': ['sitt-train', 'sitt-eval', 'train'],
     'sitt_policy_node': ['policy_node'],
-    'sitt_sim_bridge': ['sim_bridge'],
+    'sitt_sim_bridge': ['sim_bridge', 'sitt-replay', 'sitt-hil'],
 }
 
 
@@ -74,7 +74,8 @@ def test_editable_install_points_at_the_source(pkg):
     assert Path(spec.origin).resolve().is_relative_to(SRC / pkg), spec.origin
 
 
-@pytest.mark.parametrize('exe', ['sitt-train', 'sitt-eval', 'policy_node', 'sim_bridge'])
+@pytest.mark.parametrize('exe', ['sitt-train', 'sitt-eval', 'policy_node', 'sim_bridge',
+                                 'sitt-replay', 'sitt-hil'])
 def test_console_scripts_on_venv_path(exe):
     assert (VENV_BIN / exe).is_file(), f'{exe} missing from {VENV_BIN}; run make venv'
 
@@ -85,10 +86,10 @@ def test_policy_node_without_model_path_fails_clearly(ros_env):
     assert 'no model_path given' in proc.stderr
 
 
-def test_sim_bridge_says_not_implemented(ros_env):
-    proc = _run([str(VENV_BIN / 'sim_bridge')], ros_env)
-    assert proc.returncode == 2
-    assert 'not implemented yet' in proc.stderr
+def test_sim_bridge_rejects_a_bad_parameter_clearly(ros_env):
+    proc = _run([str(VENV_BIN / 'sim_bridge'), '--ros-args', '-p', 'mode:=fast'], ros_env)
+    assert proc.returncode == 1
+    assert 'expected one of lockstep, realtime' in proc.stderr
 
 
 def test_policy_node_stays_free_of_training_deps():

@@ -13,11 +13,13 @@ setup(
     # rclpy and sitt_training come from requirements.txt / the workspace.
     install_requires=['setuptools'],
     zip_safe=True,
-    description='The sitt_training tasks over ROS topics',
+    description='The sitt_training tasks over ROS topics: sim bridge, HIL evaluation',
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
             'sim_bridge = sitt_sim_bridge.bridge:main',
+            'sitt-hil = sitt_sim_bridge.hil:main',
+            'sitt-replay = sitt_sim_bridge.replay:main',
         ],
     },
 )

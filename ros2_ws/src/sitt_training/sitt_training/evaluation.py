@@ -16,10 +16,10 @@ import torch
 from .envs import make_task
 from .networks import TeacherStudentPolicy
 from .obs import to_torch
+from .seeds import MAX_TRAIN_SEED, TEST_SEED, VALIDATION_SEED
 
-MAX_TRAIN_SEED = 1_000_000
-VALIDATION_SEED = 1_000_003
-TEST_SEED = 1_000_033
+__all__ = ["MAX_TRAIN_SEED", "ROLES", "TEST_SEED", "VALIDATION_SEED", "EvalResult", "evaluate"]
+
 ROLES = ("teacher", "student")
 
 

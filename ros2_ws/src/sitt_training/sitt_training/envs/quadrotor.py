@@ -20,9 +20,10 @@ Rewards per control step (the SITT paper's terms): progress along the command di
 (capped at the commanded distance per step), penalties on action changes and body rates;
 a pillar crash costs ``CRASH_BASE + CRASH_PER_SPEED * |v|`` and ends the episode, leaving
 the box or touching the ground costs ``BOUNDS_PENALTY`` and ends it. An episode is a
-success when it reaches ``EPISODE_STEPS`` without a crash *and* has flown at least
-``MIN_PROGRESS_FRACTION`` of the commanded distance along the command: without the second
-condition, a drone that hovers in place for 20 s would count as a success.
+success when it reaches ``EPISODE_STEPS`` (or the ``episode_steps`` given) without a crash
+*and* has flown at least ``MIN_PROGRESS_FRACTION`` of the commanded distance along the
+command: without the second condition, a drone that hovers in place for 20 s would count
+as a success.
 """
 
 from __future__ import annotations
@@ -107,15 +108,21 @@ TEACHER_DIM = STATE_DIM + 2 * NUM_PILLARS  # 28
 
 class QuadrotorVecEnv(TeacherStudentVecEnv):
     """Batched drones. Episode ``k`` of environment ``i`` uses the layout drawn from
-    ``(seed, i, k)``, so results for a seed do not depend on the batch size."""
+    ``(seed, i, k)``, so results for a seed do not depend on the batch size.
+    ``reset_to`` starts a drone in another environment's layout (the sim bridge flies
+    evaluation environment ``k`` with one drone). ``episode_steps`` shortens episodes
+    (tests, benchmarks); the task's own length is ``EPISODE_STEPS``."""
 
     _state_attrs = (
         "position", "velocity", "quaternion", "angular_velocity", "rotor_thrust",
         "command", "pillar_xy", "prev_action", "steps", "episode_index", "layout_seed",
-        "angle_sum", "angle_count", "pillars_seen", "progress",
+        "angle_sum", "angle_count", "pillars_seen", "progress", "layout_ids",
     )
 
-    def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE) -> None:
+    def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE,
+                 episode_steps: int = EPISODE_STEPS) -> None:
+        if episode_steps < 1:
+            raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
         teacher_space = gym.spaces.Box(-np.inf, np.inf, (TEACHER_DIM,), np.float32)
         student_space = gym.spaces.Dict({
             "image": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
@@ -124,6 +131,7 @@ class QuadrotorVecEnv(TeacherStudentVecEnv):
         action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
         super().__init__(num_envs, teacher_space, student_space, action_space)
         self.image_size = image_size
+        self.episode_steps = int(episode_steps)
         self.model = QuadrotorModel(DEFAULT_PARAMS)
         n = num_envs
         self.position = np.zeros((n, 3))
@@ -137,6 +145,8 @@ class QuadrotorVecEnv(TeacherStudentVecEnv):
         self.steps = np.zeros(n, dtype=np.int64)
         self.episode_index = np.zeros(n, dtype=np.int64)  # episodes started since seeding
         self.layout_seed = np.array(seed, dtype=np.int64)
+        # Which environment's layouts each drone flies: its own index unless reset_to moved it.
+        self.layout_ids = np.arange(n, dtype=np.int64)
         self.angle_sum = np.zeros(n)
         self.angle_count = np.zeros(n, dtype=np.int64)
         self.pillars_seen = np.zeros((n, NUM_PILLARS), dtype=bool)
@@ -170,6 +180,23 @@ class QuadrotorVecEnv(TeacherStudentVecEnv):
             self._camera = PillarCamera(self.image_size)
         return self._camera.render(self.position[ids], quaternion_to_matrix(self.quaternion[ids]),
                                    self.pillar_xy[ids])
+
+    def reset_to(self, env_index: int | np.ndarray, episode_index: int = 0
+                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start every drone in the layout of environment ``env_index`` (an int, or one per
+        drone), episode ``episode_index``, of the current seed; later autoresets continue
+        with that environment's next episodes. With one drone, ``reset_to(k)`` flies what
+        environment ``k`` of ``QuadrotorVecEnv(num_envs=N, seed)`` flies after ``reset``."""
+        ids = np.broadcast_to(np.asarray(env_index, dtype=np.int64), (self.num_envs,))
+        if (ids < 0).any() or episode_index < 0:
+            raise ValueError(f"env_index and episode_index must be >= 0, got {env_index}, "
+                             f"{episode_index}")
+        self.layout_ids = ids.copy()
+        self.episode_index[:] = episode_index
+        self._reset_envs(np.arange(self.num_envs))
+        self._episode_return[:] = 0.0
+        self._episode_length[:] = 0
+        return self.observe(), {"student_valid": self.student_mask.copy()}
 
     def scene(self) -> np.ndarray:
         """Pillar centres of the current episodes, for top-view plots."""
@@ -232,12 +259,13 @@ class QuadrotorVecEnv(TeacherStudentVecEnv):
     def _seed(self, seed: int | None) -> None:
         self.layout_seed = np.array(0 if seed is None else seed, dtype=np.int64)
         self.episode_index[:] = 0
+        self.layout_ids = np.arange(self.num_envs, dtype=np.int64)
 
     def _reset_envs(self, env_ids: np.ndarray) -> None:
         if env_ids.size == 0:
             return
         command, start, yaw, pillars = sample_layouts(
-            int(self.layout_seed), env_ids, self.episode_index[env_ids])
+            int(self.layout_seed), self.layout_ids[env_ids], self.episode_index[env_ids])
         self.episode_index[env_ids] += 1
         self.command[env_ids] = command
         self.pillar_xy[env_ids] = pillars
@@ -278,8 +306,8 @@ class QuadrotorVecEnv(TeacherStudentVecEnv):
         self.steps += 1
 
         terminated = hit_pillar | hit_bounds
-        truncated = (self.steps >= EPISODE_STEPS) & ~terminated
-        commanded = np.linalg.norm(self.command, axis=1) * EPISODE_STEPS * CONTROL_DT
+        truncated = (self.steps >= self.episode_steps) & ~terminated
+        commanded = np.linalg.norm(self.command, axis=1) * self.episode_steps * CONTROL_DT
         progress_fraction = self.progress / commanded
         summary = {
             "success": (truncated & (progress_fraction >= MIN_PROGRESS_FRACTION)
@@ -345,8 +373,10 @@ def _sq_norm(x: np.ndarray) -> np.ndarray:
 class QuadrotorEnv(SingleTaskEnv):
     """A single drone for ``gymnasium.make("sitt/Quadrotor-v0")``."""
 
-    def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE) -> None:
-        super().__init__(QuadrotorVecEnv(1, seed=seed, image_size=image_size))
+    def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE,
+                 episode_steps: int = EPISODE_STEPS) -> None:
+        super().__init__(QuadrotorVecEnv(1, seed=seed, image_size=image_size,
+                                         episode_steps=episode_steps))
 
     def close(self) -> None:
         self.vec.close()  # releases the pybullet renderer
