@@ -103,8 +103,9 @@ def test_collision_geometry():
         pos = np.array([[*(pillars[0, 0] + (HIT + offset) * direction), 2.0]])
         assert pillar_collision(pos, pillars)[0] == hit
     assert ground_collision(np.array([[0, 0, 0.14], [0, 0, 0.16]])).tolist() == [True, False]
-    outside = out_of_box(np.array([[20.01, 0, 2], [0, -20.01, 2], [0, 0, 6.01],
-                                   [19.99, -19.99, 5.99]]))
+    b = BOX_HALF_XY
+    outside = out_of_box(np.array([[b + 0.01, 0, 2], [0, -b - 0.01, 2], [0, 0, 6.01],
+                                   [b - 0.01, 0.01 - b, 5.99]]))
     assert outside.tolist() == [True, True, True, False]
 
 

@@ -38,7 +38,7 @@ GROUND_RGBA = (0.45, 0.55, 0.4, 1.0)  # grey-green
 PILLAR_SIDES = 16
 # The ground is a grid of cells rather than two huge triangles: the TinyRenderer scans each
 # triangle's screen bounding box, and smaller triangles waste fewer pixels.
-GROUND_HALF = 45.0  # m, covers the box plus the camera's far distance
+GROUND_HALF = 55.0  # m, covers the box plus the camera's far distance
 GROUND_CELLS = 6  # per side
 
 
