@@ -20,14 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results_doc import copy_figures, replace_section
 
 from sitt_training.cli import evaluate_run
 from sitt_training.config import METHODS, load_config, preset_path
 from sitt_training.plots import plot_learning_curves, read_metrics
 from sitt_training.trainer import Trainer
-
-REPO = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- color_maze:begin -->", "<!-- color_maze:end -->"
 
 
 def train_one(method: str, seed: int, out: Path, overrides: list[str],
@@ -127,16 +125,9 @@ def results_table(rows: list[dict]) -> str:
 def write_docs(table: str, rows: list[dict], args: argparse.Namespace, curves: Path,
                figures: dict[str, str]) -> None:
     """Replace the color-maze section of docs/results.md and copy the figures next to it."""
-    docs = REPO / "docs"
-    docs.mkdir(exist_ok=True)
-    images = {}
-    for name, src in {"learning_curves": curves, **figures}.items():
-        dst = docs / f"color_maze_{Path(src).stem}.png"
-        dst.write_bytes(Path(src).read_bytes())
-        images[name] = dst.name
+    images = copy_figures("color_maze", {"learning_curves": curves, **figures})
     command = "python bench/color_maze.py " + " ".join(sys.argv[1:])
-    section = "\n".join([
-        BEGIN,
+    replace_section("color_maze", [
         "## Color maze",
         "",
         f"Command: `{command}` (from the repository root, in `.venv`; "
@@ -153,17 +144,7 @@ def write_docs(table: str, rows: list[dict], args: argparse.Namespace, curves: P
         "seed 0 of each method:",
         "",
         *[f"![{m}]({images[m]})" for m in figures],
-        END,
     ])
-    results = docs / "results.md"
-    text = results.read_text() if results.is_file() else "# Results\n\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    results.write_text(text)
-    print(f"wrote the color maze section of {results}")
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from color_maze import mean_std, time_to_student, train_one
+from results_doc import copy_figures, replace_section
 
 from sitt_training.cli import evaluate_run
 from sitt_training.config import METHODS
 from sitt_training.plots import plot_learning_curves
 
-REPO = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- quadrotor:begin -->", "<!-- quadrotor:end -->"
 TARGET = 0.8  # the issue's student success target
 
 
@@ -52,7 +51,7 @@ def main() -> int:
             trained = train_one(method, seed, args.out, args.overrides, task="quadrotor")
             cached = trained["run_dir"] / f"test_{args.episodes}.json"
             figure = args.out / f"flights_{method}.png" if method not in runs else None
-            if cached.is_file() and figure is None:
+            if cached.is_file() and (figure is None or figure.is_file()):
                 report = json.loads(cached.read_text())
             else:
                 report = evaluate_run(trained["run_dir"], args.episodes, plot=figure)
@@ -112,16 +111,9 @@ def results_table(rows: list[dict]) -> str:
 def write_docs(table: str, args: argparse.Namespace, curves: Path,
                figures: dict[str, str]) -> None:
     """Replace the quadrotor section of docs/results.md and copy the figures next to it."""
-    docs = REPO / "docs"
-    docs.mkdir(exist_ok=True)
-    images = {}
-    for name, src in {"learning_curves": curves, **figures}.items():
-        dst = docs / f"quadrotor_{Path(src).stem}.png"
-        dst.write_bytes(Path(src).read_bytes())
-        images[name] = dst.name
+    images = copy_figures("quadrotor", {"learning_curves": curves, **figures})
     command = "python bench/quadrotor.py " + " ".join(sys.argv[1:])
-    section = "\n".join([
-        BEGIN,
+    replace_section("quadrotor", [
         "## Quadrotor obstacle avoidance",
         "",
         f"Command: `{command}` (from the repository root, in `.venv`; "
@@ -140,17 +132,7 @@ def write_docs(table: str, args: argparse.Namespace, curves: Path,
         "black dashed, arrows: camera heading, red cross: crash):",
         "",
         *[f"![{m}]({images[m]})" for m in figures],
-        END,
     ])
-    results = docs / "results.md"
-    text = results.read_text() if results.is_file() else "# Results\n\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    results.write_text(text)
-    print(f"wrote the quadrotor section of {results}")
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -362,6 +362,9 @@ def test_sitt_hil_fails_clearly(student, ros_env, tmp_path, case, message) -> No
 
 
 # --------------------------------------------------------------------------- realtime
+# A wall-clock timing test on a shared machine: another process can deschedule the node for
+# more than a period. Rerun up to twice before calling it a failure (pytest-rerunfailures).
+@pytest.mark.flaky(reruns=2)
 def test_realtime_50_hz_with_a_healthy_node_has_low_jitter_and_no_late_actions(
         student, ros_env, tmp_path, record_property) -> None:
     summary = hil.run_hil(student.model, episodes=1, mode="realtime", episode_steps=150,

@@ -25,8 +25,7 @@ import numpy as np
 import onnxruntime as ort
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.exceptions import InvalidTopicNameException, ParameterException
+from rclpy.exceptions import InvalidTopicNameException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -37,11 +36,11 @@ from std_srvs.srv import SetBool, Trigger
 from .actions import FLOAT64_ARRAY, TWIST_STAMPED, ActionMap, FieldWriter, output_fields
 from .contract import ContractError, load_policy, sha256_file
 from .observation import ImageConverter, InputError, NonFiniteInput, StateBuilder
+from .params import EXIT_BAD_PARAMETER, Param, StartupError, choice, declare
 from .safety import InputStatus, SafetyMonitor, State
 
 NODE_NAME = "policy_node"
 CAMERA = "camera"
-EXIT_BAD_PARAMETER = 1
 EXIT_BAD_MODEL = 2
 DEFAULT_INPUT_TYPES = {
     "odometry": "nav_msgs/msg/Odometry",
@@ -52,15 +51,6 @@ DEFAULT_TOPICS = {"camera": "camera/image_raw", "odometry": "odom", "command": "
                   "joint_state": "joint_states", "action": "policy_action"}
 LOG_THROTTLE_S = 1.0
 LATENCY_WINDOW = 2000  # inference samples kept between two diagnostics reports
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    default: Any
-    description: str
-    low: float | None = None
-    high: float | None = None
 
 
 # Declared before the model is loaded. Every knob is read once at start (read-only).
@@ -98,12 +88,6 @@ CONTRACT_PARAMETERS = (
           "ros.joint_state"),
     Param("action_topic", None, "action output; default: contract ros.action"),
 )
-
-
-class StartupError(RuntimeError):
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def message_class(type_name: str) -> type:
@@ -147,27 +131,10 @@ class PolicyNode(Node):
 
     # ------------------------------------------------------------------ parameters
     def _declare(self, p: Param, default: Any = None) -> Any:
-        value = p.default if default is None else default
-        descriptor = ParameterDescriptor(description=p.description, read_only=True)
-        if p.low is not None and isinstance(value, float):
-            descriptor.floating_point_range = [FloatingPointRange(
-                from_value=float(p.low), to_value=float(p.high), step=0.0)]
-        elif p.low is not None and isinstance(value, int) and not isinstance(value, bool):
-            descriptor.integer_range = [IntegerRange(
-                from_value=int(p.low), to_value=int(p.high), step=1)]
-        try:
-            return self.declare_parameter(p.name, value, descriptor).value
-        except ParameterException as err:  # wrong type (1 for 1.0) or out of range
-            raise StartupError(f"parameter {p.name}: {err} (expected a "
-                               f"{type(value).__name__} like {value!r})",
-                               EXIT_BAD_PARAMETER) from err
+        return declare(self, p, default)
 
     def _choice(self, name: str, choices: tuple[str, ...]) -> str:
-        value = str(self.p[name]).lower()
-        if value not in choices:
-            raise StartupError(f"parameter {name}={self.p[name]!r}: expected one of "
-                               f"{', '.join(choices)}", EXIT_BAD_PARAMETER)
-        return value
+        return choice(name, self.p[name], choices)
 
     def _providers(self) -> list[str]:
         wanted = self._choice("onnx_provider", ("auto", "cuda", "cpu"))

@@ -40,7 +40,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +47,10 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rcl_interfaces.srv import GetParameters
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import InvalidTopicNameException, ParameterException
+from rclpy.exceptions import InvalidTopicNameException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import parameter_value_to_python
@@ -62,6 +60,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
+from sitt_policy_node.params import EXIT_BAD_PARAMETER, Param, StartupError, declare
 from sitt_training.envs import TASKS
 from sitt_training.envs.quadrotor_dynamics import HOVER_ACTION
 from sitt_training.seeds import TEST_SEED
@@ -84,7 +83,6 @@ from .messages import (
 NODE_NAME = "sim_bridge"
 MODES = ("lockstep", "realtime")
 SUPPORTED_TASKS = ("quadrotor",)  # tasks with a policy contract (ROS topics and a camera)
-EXIT_BAD_PARAMETER = 1
 EXIT_BAD_MODEL = 2
 EXIT_NO_NODE = 3
 EXIT_INTERRUPTED = 130
@@ -92,15 +90,6 @@ HOLD_TIMEOUT_S = 2.0  # lockstep: wait this long for the node's safe action betw
 SETTLE_S = 0.3  # after discovery, so the first messages are not lost to late matching
 LOG_THROTTLE_S = 2.0
 ONE = np.zeros(1, dtype=np.int64)  # the ids of the single drone
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    default: Any
-    description: str
-    low: float | None = None
-    high: float | None = None
 
 
 # Every knob is read once at start (read-only).
@@ -157,12 +146,6 @@ TOPIC_PARAMETERS = (
 )
 
 
-class StartupError(RuntimeError):
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def type_name(cls: type) -> str:
     """``sensor_msgs/msg/Image`` of a message class."""
     return f"{cls.__module__.split('.')[0]}/msg/{cls.__name__}"
@@ -185,20 +168,7 @@ class SimBridge(Node):
 
     # ------------------------------------------------------------------ parameters
     def _declare(self, p: Param, default: Any = None) -> Any:
-        value = p.default if default is None else default
-        descriptor = ParameterDescriptor(description=p.description, read_only=True)
-        if p.low is not None and isinstance(value, float):
-            descriptor.floating_point_range = [FloatingPointRange(
-                from_value=float(p.low), to_value=float(p.high), step=0.0)]
-        elif p.low is not None and isinstance(value, int) and not isinstance(value, bool):
-            descriptor.integer_range = [IntegerRange(
-                from_value=int(p.low), to_value=int(p.high), step=1)]
-        try:
-            return self.declare_parameter(p.name, value, descriptor).value
-        except ParameterException as err:
-            raise StartupError(f"parameter {p.name}: {err} (expected a "
-                               f"{type(value).__name__} like {value!r})",
-                               EXIT_BAD_PARAMETER) from err
+        return declare(self, p, default)
 
     def _bad(self, message: str) -> StartupError:
         return StartupError(message, EXIT_BAD_PARAMETER)

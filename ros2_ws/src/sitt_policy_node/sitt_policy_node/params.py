@@ -1,0 +1,59 @@
+"""Declared, read-only ROS parameters with ranges, and start-up errors with exit codes.
+
+Shared by ``policy_node`` and the sim bridge: both read every knob once at start, and a
+bad value must stop the node with a message that names the parameter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterException
+from rclpy.node import Node
+
+EXIT_BAD_PARAMETER = 1
+
+
+class StartupError(RuntimeError):
+    """The node cannot start; ``code`` is the process exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    description: str
+    low: float | None = None
+    high: float | None = None
+
+
+def declare(node: Node, p: Param, default: Any = None) -> Any:
+    """Declare ``p`` read-only (with its range, if any) and return its value."""
+    value = p.default if default is None else default
+    descriptor = ParameterDescriptor(description=p.description, read_only=True)
+    if p.low is not None and isinstance(value, float):
+        descriptor.floating_point_range = [FloatingPointRange(
+            from_value=float(p.low), to_value=float(p.high), step=0.0)]
+    elif p.low is not None and isinstance(value, int) and not isinstance(value, bool):
+        descriptor.integer_range = [IntegerRange(
+            from_value=int(p.low), to_value=int(p.high), step=1)]
+    try:
+        return node.declare_parameter(p.name, value, descriptor).value
+    except ParameterException as err:  # wrong type (1 for 1.0) or out of range
+        raise StartupError(f"parameter {p.name}: {err} (expected a "
+                           f"{type(value).__name__} like {value!r})",
+                           EXIT_BAD_PARAMETER) from err
+
+
+def choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` lower-cased if it is one of ``choices``, else a StartupError."""
+    text = str(value).lower()
+    if text not in choices:
+        raise StartupError(f"parameter {name}={value!r}: expected one of "
+                           f"{', '.join(choices)}", EXIT_BAD_PARAMETER)
+    return text
