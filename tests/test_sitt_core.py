@@ -253,3 +253,21 @@ def test_running_norm_matches_batch_statistics() -> None:
     assert z.mean(dim=0).abs().max() < 1e-3 and (z.std(dim=0) - 1).abs().max() < 1e-2
     # Gradients never move the statistics; they are plain buffers of the state dict.
     assert not list(norm.parameters()) and set(norm.state_dict()) == {"mean", "var", "count"}
+
+
+def test_log_std_floor_bounds_the_gaussian_kl() -> None:
+    from sitt_training.networks import ActionDecoder, ActionSpec
+
+    spec = ActionSpec(discrete=False, n=2)
+    free = ActionDecoder(4, spec, init_log_std=-4.0)
+    floored = ActionDecoder(4, spec, init_log_std=-4.0, min_log_std=-2.0)
+    p, q = torch.zeros(1, 2), torch.full((1, 2), 0.1)
+    # KL = 0.5 * sum (dmu / sigma)^2 with sigma = exp(-4) without a floor, exp(-2) with it.
+    assert free.kl(p, q).item() == pytest.approx(0.5 * 2 * (0.1 / np.exp(-4.0)) ** 2, rel=1e-5)
+    assert floored.kl(p, q).item() == pytest.approx(0.5 * 2 * (0.1 / np.exp(-2.0)) ** 2,
+                                                    rel=1e-5)
+    # Below the floor the log-std gets no gradient (nothing pushes it further down).
+    floored.kl(p, q).backward()
+    assert floored.log_std.grad is not None and floored.log_std.grad.abs().max() == 0.0
+    std = floored.distribution(torch.zeros(1, 2)).base_dist.scale
+    torch.testing.assert_close(std, torch.full((1, 2), float(np.exp(-2.0))))

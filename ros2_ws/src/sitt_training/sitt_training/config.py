@@ -59,6 +59,9 @@ class PPOConfig:
     value_coef: float = 0.5
     max_grad_norm: float = 1.0
     init_log_std: float = 0.0  # continuous actions only
+    # Floor on the shared log-std (continuous actions); a large negative value (the default)
+    # is no floor. Not in the paper: see ActionDecoder.effective_log_std.
+    min_log_std: float = -20.0
 
 
 @dataclass

@@ -134,13 +134,23 @@ class ActionSpec:
 class ActionDecoder(nn.Module):
     """The shared decoder D. Updated only by the teacher's RL loss."""
 
-    def __init__(self, feature_dim: int, spec: ActionSpec, init_log_std: float = 0.0) -> None:
+    def __init__(self, feature_dim: int, spec: ActionSpec, init_log_std: float = 0.0,
+                 min_log_std: float | None = None) -> None:
         super().__init__()
         self.spec = spec
         self.linear = nn.Linear(feature_dim, spec.n)
         nn.init.orthogonal_(self.linear.weight, gain=0.01)  # near-uniform initial policy
         nn.init.zeros_(self.linear.bias)
         self.log_std = None if spec.discrete else nn.Parameter(torch.full((spec.n,), init_log_std))
+        # Optional floor on the shared log-std: the Gaussian KL grows as 1/sigma^2, so
+        # without one a shrinking sigma lets SITT's KL terms outgrow the task reward.
+        self.min_log_std = min_log_std
+
+    def effective_log_std(self) -> torch.Tensor:
+        """The shared log-std, clamped at the floor (if any); the gradient stops below it."""
+        if self.min_log_std is None:
+            return self.log_std
+        return self.log_std.clamp(min=self.min_log_std)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Logits or mean."""
@@ -155,7 +165,7 @@ class ActionDecoder(nn.Module):
     def distribution(self, out: torch.Tensor) -> torch.distributions.Distribution:
         if self.spec.discrete:
             return torch.distributions.Categorical(logits=out)
-        std = self.log_std.exp().expand_as(out)
+        std = self.effective_log_std().exp().expand_as(out)
         return torch.distributions.Independent(torch.distributions.Normal(out, std), 1)
 
     def deterministic(self, out: torch.Tensor) -> torch.Tensor:
@@ -172,7 +182,8 @@ class ActionDecoder(nn.Module):
             log_p = F.log_softmax(out_p, dim=-1)
             log_q = F.log_softmax(out_q, dim=-1)
             return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
-        log_std = self.log_std.detach() if frozen else self.log_std
+        log_std = self.effective_log_std()
+        log_std = log_std.detach() if frozen else log_std
         var = (2.0 * log_std).exp()
         return 0.5 * ((out_p - out_q).pow(2) / var).sum(dim=-1)
 
@@ -190,6 +201,7 @@ class TeacherStudentPolicy(nn.Module):
         critic_hidden: Sequence[int] = (64, 64),
         init_log_std: float = 0.0,
         normalize_obs: bool = False,
+        min_log_std: float | None = None,
     ) -> None:
         super().__init__()
         # One running normaliser of o_T, shared by E_T, E_P and V (they read the same input).
@@ -200,7 +212,7 @@ class TeacherStudentPolicy(nn.Module):
         self.student_encoder = (mlp(student, hidden, feature_dim) if isinstance(student, int)
                                 else student())
         self.proxy_encoder = mlp(teacher_dim, hidden, feature_dim)
-        self.decoder = ActionDecoder(feature_dim, action_spec, init_log_std)
+        self.decoder = ActionDecoder(feature_dim, action_spec, init_log_std, min_log_std)
         self.critic = mlp(teacher_dim, critic_hidden, 1)
 
     # Parameter groups, one per optimiser: who may move what is decided here.

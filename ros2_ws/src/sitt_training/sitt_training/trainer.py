@@ -44,6 +44,7 @@ def build_policy(cfg: Config, env: Any) -> TeacherStudentPolicy:
         hidden=cfg.network.hidden,
         critic_hidden=cfg.network.critic_hidden,
         init_log_std=cfg.ppo.init_log_std,
+        min_log_std=cfg.ppo.min_log_std,
         normalize_obs=net.normalize_obs,
     )
 
