@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from untrained_student import default_model
 
 from sitt_sim_bridge.hil import HilError, run_hil
 from sitt_training.envs.quadrotor import QuadrotorVecEnv
@@ -36,22 +37,6 @@ REPO = Path(__file__).resolve().parents[1]
 TARGET_STEPS_PER_S = 200.0
 
 
-def default_model(out: Path) -> Path:
-    """An untrained student with the quadrotor preset's network (the deployed size)."""
-    import torch
-
-    from sitt_training.config import load_config
-    from sitt_training.envs import make_task
-    from sitt_training.export import export_student
-    from sitt_training.trainer import build_policy
-
-    torch.manual_seed(0)
-    cfg = load_config(REPO / "ros2_ws" / "src" / "sitt_training" / "config" /
-                      "quadrotor_sitt.yaml")
-    env = make_task("quadrotor", 1, 0)
-    path = export_student(build_policy(cfg, env), env, out, {"bench": "untrained"})
-    env.close()
-    return path
 
 
 def simulation_alone(steps: int) -> float:

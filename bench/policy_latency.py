@@ -55,6 +55,7 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+from untrained_student import default_model  # noqa: E402
 
 from sitt_policy_node.contract import load_policy  # noqa: E402
 
@@ -315,22 +316,6 @@ def ort_row(model: Path, runs: int, threads: int) -> Row:
     return Row(f"ONNX Runtime alone ({threads} thread)", "-", lat)
 
 
-def default_model(out: Path) -> Path:
-    """An untrained student with the quadrotor preset's network: the deployed size."""
-    import torch  # dev side only: the node never imports it
-
-    from sitt_training.config import load_config
-    from sitt_training.envs import make_task
-    from sitt_training.export import export_student
-    from sitt_training.trainer import build_policy
-
-    torch.manual_seed(0)
-    cfg = load_config(REPO / "ros2_ws" / "src" / "sitt_training" / "config" /
-                      "quadrotor_sitt.yaml")
-    env = make_task("quadrotor", 1, 0)
-    path = export_student(build_policy(cfg, env), env, out, {"bench": "untrained"})
-    env.close()
-    return path
 
 
 def main() -> int:
