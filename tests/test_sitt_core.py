@@ -65,24 +65,51 @@ def _buffer(n: int = 64) -> PairedBuffer:
     return buf
 
 
+@pytest.mark.parametrize("discrete", [True, False])
+def test_decoder_log_prob_entropy_sample_match_torch_distributions(discrete) -> None:
+    torch.manual_seed(0)
+    spec = ActionSpec(True, 4) if discrete else ActionSpec(False, 3)
+    dec = ActionDecoder(8, spec, init_log_std=-0.7)
+    unique = torch.randn(6, spec.n) * 3
+    index = torch.randint(0, 6, (50,))
+    dist = dec.distribution(unique[index])
+    actions = dist.sample()
+    # Per distinct row + index equals the dense torch distribution.
+    torch.testing.assert_close(dec.log_prob(unique, actions, index), dist.log_prob(actions))
+    torch.testing.assert_close(dec.log_prob(unique[index], actions), dist.log_prob(actions))
+    torch.testing.assert_close(dec.entropy(unique)[index], dist.entropy())
+    # Sampling draws from the same distribution: sample means match the analytic mean.
+    many = dec.sample(unique[:1].expand(20000, -1))
+    if discrete:
+        freq = torch.bincount(many, minlength=4).float() / 20000
+        torch.testing.assert_close(freq, torch.softmax(unique[0], -1), atol=0.015, rtol=0)
+    else:
+        torch.testing.assert_close(many.mean(0), unique[0], atol=0.02, rtol=0)
+        torch.testing.assert_close(many.std(0), torch.full((3,), np.exp(-0.7)), atol=0.02,
+                                   rtol=0)
+
+
 def test_kl_reward_penalty_lowers_reward_where_student_disagrees() -> None:
     policy = _policy()
     method = make_method(policy, MethodConfig(name="sitt", kl_reward_coef=0.5))
     obs_t = torch.randn(32, 6)
     with torch.no_grad():
-        teacher_out = policy.teacher_out(obs_t) * 50  # a confident teacher
-        kl = policy.decoder.kl(teacher_out, policy.proxy_out(obs_t))
+        policy.teacher_encoder[-1].weight.mul_(50)  # a confident teacher
+        kl = policy.decoder.kl(policy.teacher_out(obs_t), policy.proxy_out(obs_t))
     reward = torch.ones(32)
-    shaped, stats = method.shape_reward(obs_t, teacher_out, reward)
+    shaped, stats = method.shape_rewards(Rows(obs_t), reward)
     assert (kl > 0).all()
     torch.testing.assert_close(shaped, reward - 0.5 * kl)  # a penalty, never a bonus
     assert (shaped < reward).all()
     assert stats["sitt/kl_penalty"] == pytest.approx((0.5 * kl).mean().item(), rel=1e-5)
     # Baselines leave the reward alone.
     for name in ("noalign", "bc", "dagger"):
-        same, _ = make_method(policy, MethodConfig(name=name)).shape_reward(
-            obs_t, teacher_out, reward)
+        same, _ = make_method(policy, MethodConfig(name=name)).shape_rewards(Rows(obs_t), reward)
         assert torch.equal(same, reward)
+    # Computed per distinct state and gathered: the same penalty.
+    repeated = torch.cat([obs_t, obs_t[:5]])
+    dedup, _ = method.shape_rewards(Rows.of(repeated, dedupe=True), torch.ones(37))
+    torch.testing.assert_close(dedup, torch.cat([shaped, shaped[:5]]))
 
 
 def test_kl_gradient_term_pulls_teacher_toward_proxy_only() -> None:
@@ -180,6 +207,15 @@ def test_unique_rows_is_exact_and_weights_sum_to_one() -> None:
     net = torch.nn.Linear(7, 2)
     rows = Rows.of(x, dedupe=True)
     torch.testing.assert_close(rows.apply(net), net(x))
+    # Rows the 64-bit key cannot tell apart (a difference below float32 resolution) are
+    # caught by the check and deduplicated exactly.
+    close = torch.tensor([[1e8, 0.0], [1e8, 1.0], [1e8, 0.0]])
+    unique, index = unique_rows(close)
+    assert len(unique) == 2 and torch.equal(unique[index], close)
+    small = torch.randint(0, 2, (64, 5), dtype=torch.uint8)
+    unique, index = unique_rows(small)
+    assert unique.dtype == torch.uint8 and torch.equal(unique[index], small)
+    assert len(unique_rows(torch.zeros(0, 3))[0]) == 0
     t, s, w = paired_rows(x, x[:, :3])
     assert w.sum().item() == pytest.approx(1.0)
     # A weighted mean over distinct pairs equals the plain mean over all pairs.
@@ -214,10 +250,9 @@ def test_kl_warmup_waits_for_teacher_success_then_ramps_both_terms() -> None:
     resumed.start_iteration(5, 0.0)
     assert resumed.kl_reward_coef() == 1.5
     obs_t = torch.randn(4, 6)
-    out = policy.teacher_out(obs_t).detach() * 10
     fresh = make_method(policy, method.cfg)
     fresh.start_iteration(0, None)
-    shaped, _ = fresh.shape_reward(obs_t, out, torch.ones(4))
+    shaped, _ = fresh.shape_rewards(Rows(obs_t), torch.ones(4))
     assert torch.equal(shaped, torch.ones(4))  # no penalty during the warm-up
 
 

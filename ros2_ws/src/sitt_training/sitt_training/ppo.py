@@ -1,7 +1,7 @@
 """The PPO core every method shares: roll-out storage, GAE and the clipped update.
 
 Methods change PPO only through two named hooks (see ``methods/base.py``):
-``shape_reward`` during the roll-out and ``extra_policy_loss`` inside the update.
+``shape_rewards`` after the roll-out and ``extra_policy_loss`` inside the update.
 Shapes: T roll-out steps, N environments, B = T*N samples.
 """
 
@@ -46,6 +46,13 @@ class RolloutStorage:
         self.for_teacher = torch.ones(steps, num_envs, dtype=torch.bool)
         self.advantages = torch.zeros(steps, num_envs)
         self.returns = torch.zeros(steps, num_envs)
+        self.rows: Rows | None = None  # ``obs`` as distinct rows + index, see ``index_rows``
+
+    def index_rows(self) -> Rows:
+        """The roll-out's observations as distinct rows + index; every network pass over
+        the roll-out (values, KL penalty, PPO epochs) then runs once per distinct state."""
+        self.rows = Rows.of(self.obs.reshape(self.steps * self.num_envs, -1), dedupe=True)
+        return self.rows
 
     def compute_gae(self, last_value: torch.Tensor, gamma: float, lam: float) -> None:
         """Generalised advantage estimation. Truncated episodes were already bootstrapped
@@ -62,7 +69,6 @@ class RolloutStorage:
 
     def minibatches(self, obs: Rows, count: int, generator: torch.Generator) -> list[Batch]:
         total = self.steps * self.num_envs
-        order = torch.randperm(total, generator=generator)
         flat = {
             "actions": self.actions.reshape(total, *self.actions.shape[2:]),
             "old_log_prob": self.log_prob.reshape(total),
@@ -70,6 +76,9 @@ class RolloutStorage:
             "returns": self.returns.reshape(total),
             "for_teacher": self.for_teacher.reshape(total),
         }
+        if count == 1:  # one full batch: the order of samples does not matter
+            return [Batch(obs=obs, **flat)]
+        order = torch.randperm(total, generator=generator)
         return [Batch(obs=obs.subset(idx), **{k: v[idx] for k, v in flat.items()})
                 for idx in order.chunk(count)]
 
@@ -88,16 +97,18 @@ class PPO:
 
     def update(self, storage: RolloutStorage, generator: torch.Generator,
                extra_loss: ExtraLoss | None = None) -> dict[str, float]:
-        """``extra_loss(batch, teacher_out)`` is added to the PPO loss (SITT's KL term)."""
+        """``extra_loss(batch, teacher_out)`` is added to the PPO loss (SITT's KL term);
+        ``teacher_out`` holds one row per entry of ``batch.obs.unique``."""
         cfg = self.cfg
         stats: dict[str, float] = {}
         count = 0
-        obs = Rows.of(storage.obs.reshape(storage.steps * storage.num_envs, -1), dedupe=True)
+        obs = storage.rows if storage.rows is not None else storage.index_rows()
+        decoder = self.policy.decoder
         for _ in range(cfg.epochs):
             for batch in storage.minibatches(obs, cfg.minibatches, generator):
-                out = batch.obs.apply(self.policy.teacher_out)
-                dist = self.policy.decoder.distribution(out)
-                log_prob = dist.log_prob(batch.actions)
+                # Network outputs per distinct state; gathered per sample only as scalars.
+                out = self.policy.teacher_out(batch.obs.unique)
+                log_prob = decoder.log_prob(out, batch.actions, batch.obs.index)
                 adv = batch.advantages
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                 ratio = (log_prob - batch.old_log_prob).exp()
@@ -109,9 +120,9 @@ class PPO:
                 mask = batch.for_teacher.float()
                 n_teacher = mask.sum().clamp(min=1.0)
                 policy_loss = -(surrogate * mask).sum() / n_teacher
-                value_error = (batch.obs.apply(self.policy.value) - batch.returns).pow(2)
-                value_loss = (value_error * mask).sum() / n_teacher
-                entropy = dist.entropy().mean()
+                value = batch.obs.gather(self.policy.value(batch.obs.unique))
+                value_loss = ((value - batch.returns).pow(2) * mask).sum() / n_teacher
+                entropy = batch.obs.gather(decoder.entropy(out)).mean()
                 loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
                 extra = extra_loss(batch, out) if extra_loss is not None else None
                 extra_stats: dict[str, float] = {}

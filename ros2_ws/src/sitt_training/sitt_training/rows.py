@@ -21,27 +21,38 @@ from .obs import ObsTree, is_flat
 _HASH_WEIGHTS: dict[int, np.ndarray] = {}
 
 
-def _weights(width: int) -> np.ndarray:
+def _row_keys(rows: np.ndarray) -> np.ndarray:
+    """A 64-bit key per row: two float32 dot products with fixed random weights, read as
+    one integer. One small matrix product, far cheaper than hashing every byte; equal rows
+    get equal keys, and ``unique_rows`` verifies the rare distinct rows that collide."""
+    width = rows.shape[1]
     if width not in _HASH_WEIGHTS:
         rng = np.random.default_rng(width)
-        _HASH_WEIGHTS[width] = rng.integers(1, 2**63, size=width, dtype=np.uint64) | 1
-    return _HASH_WEIGHTS[width]
+        _HASH_WEIGHTS[width] = (0.5 + rng.random((width, 2))).astype(np.float32)
+    return np.ascontiguousarray(rows.astype(np.float32, copy=False) @ _HASH_WEIGHTS[width]
+                                ).view(np.uint64).reshape(-1)
 
 
 def unique_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(unique, index)`` with ``unique[index] == x`` exactly, for a 2-D tensor.
 
-    Rows are hashed to 64 bits (a sort of one integer per row is far faster than
+    Rows are keyed to 64 bits and the keys sorted (far faster than
     ``torch.unique(dim=0)``); the result is verified and recomputed exactly on a collision.
     """
+    if x.shape[0] == 0:
+        return x, torch.zeros(0, dtype=torch.long)
     flat = x.reshape(x.shape[0], -1).contiguous()
-    raw = flat.numpy()
-    bits = raw.view(np.uint8) if raw.dtype.itemsize == 1 else raw.view(f"u{raw.dtype.itemsize}")
-    keys = (bits.astype(np.uint64) * _weights(bits.shape[1])).sum(axis=1, dtype=np.uint64)
-    _, first, index = np.unique(keys, return_index=True, return_inverse=True)
-    unique = flat[torch.from_numpy(first)]
-    index_t = torch.from_numpy(index.reshape(-1))
-    if not torch.equal(unique[index_t], flat):  # hash collision: exact fallback
+    keys = _row_keys(flat.numpy())
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    starts = np.empty(len(keys), dtype=bool)  # first of each run of equal keys
+    starts[0] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=starts[1:])
+    index = np.empty(len(keys), dtype=np.int64)
+    index[order] = np.cumsum(starts) - 1
+    unique = flat[torch.from_numpy(order[starts])]
+    index_t = torch.from_numpy(index)
+    if not torch.equal(unique.index_select(0, index_t), flat):  # collision: exact fallback
         unique, index_t = torch.unique(flat, dim=0, return_inverse=True)
     return unique.reshape(-1, *x.shape[1:]), index_t
 
@@ -73,6 +84,11 @@ class Rows:
         """``fn`` of every row, computed once per distinct row."""
         out = fn(self.unique)
         return out if self.index is None else out[self.index]
+
+    def gather(self, per_row: torch.Tensor) -> torch.Tensor:
+        """Values computed on ``unique`` (one per distinct row), one per sample."""
+        # index_select: its backward (index_add) is several times faster than indexing's.
+        return per_row if self.index is None else per_row.index_select(0, self.index)
 
     def dense(self) -> torch.Tensor:
         return self.unique if self.index is None else self.unique[self.index]

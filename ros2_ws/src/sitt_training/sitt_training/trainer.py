@@ -25,7 +25,7 @@ from .envs import make_task
 from .evaluation import MAX_TRAIN_SEED, VALIDATION_SEED, evaluate
 from .methods import make_method
 from .networks import ActionSpec, TeacherStudentPolicy, student_encoder_for
-from .obs import take, to_torch
+from .obs import ObsTree, take, to_torch
 from .ppo import PPO, RolloutStorage
 
 CHECKPOINT_GLOB = "model_*.pt"
@@ -93,59 +93,82 @@ class Trainer:
         self.wall_time = 0.0
         self.last_teacher_success: float | None = None  # of the previous roll-out
         self._stop_signal: int | None = None
+        self._student_states: list[ObsTree] = []  # this roll-out's, for the normalisers
 
     # ------------------------------------------------------------------ roll-out
     def collect(self) -> dict[str, float]:
-        """One roll-out of T steps in every environment; fills storage and buffer."""
+        """One roll-out of T steps in every environment; fills storage and buffer.
+
+        Only what choosing an action needs runs per step. Values, the time-limit bootstrap
+        and the method's reward shaping run once after the roll-out, over its distinct
+        states; the policy (normalisers included) does not change during a roll-out, so
+        this equals computing them step by step."""
         cfg, policy, st = self.cfg, self.policy, self.storage
         student_rows = torch.from_numpy(self.env.student_mask)
         successes: list[np.ndarray] = []
         returns: list[np.ndarray] = []
-        shaping: dict[str, float] = {}
+        truncations: list[tuple[int, np.ndarray, np.ndarray]] = []  # (t, envs, final o_T)
+        self._student_states = []
         for t in range(cfg.ppo.rollout_steps):
             obs_t = torch.from_numpy(self.obs["teacher"])
             obs_s = to_torch(self.obs["student"])
-            policy.update_normalizers(obs_t, take(obs_s, student_rows))
             with torch.no_grad():
                 out = policy.teacher_out(obs_t)
-                dist = policy.decoder.distribution(out)
-                teacher_actions = dist.sample()
-                value = policy.value(obs_t)
+                teacher_actions = policy.decoder.sample(out)
             actions, for_teacher = self.method.choose_actions(
                 teacher_actions, obs_s, self.generator)
             with torch.no_grad():
-                log_prob = dist.log_prob(actions)
+                log_prob = policy.decoder.log_prob(out, actions)
             self.obs, reward, terminated, truncated, infos = self.env.step(actions.numpy())
-            reward_t, stats = self.method.shape_reward(obs_t, out, torch.from_numpy(reward))
-            for key, val in stats.items():
-                shaping[key] = shaping.get(key, 0.0) + val / cfg.ppo.rollout_steps
-            if truncated.any():  # time limit: bootstrap from the value of the final state
-                final = torch.from_numpy(infos["final_obs"]["teacher"][truncated])
-                with torch.no_grad():
-                    reward_t[truncated] += cfg.ppo.gamma * policy.value(final)
+            if truncated.any():  # time limit: bootstrapped from V(final state) below
+                truncations.append((t, np.flatnonzero(truncated),
+                                    infos["final_obs"]["teacher"][truncated]))
             st.obs[t] = obs_t
             st.actions[t] = actions
             st.log_prob[t] = log_prob
-            st.rewards[t] = reward_t
-            st.values[t] = value
+            st.rewards[t] = torch.from_numpy(reward)
             st.dones[t] = torch.from_numpy(terminated | truncated).float()
             st.for_teacher[t] = for_teacher
-            self.buffer.add(obs_t[student_rows], take(obs_s, student_rows))
+            student_obs = take(obs_s, student_rows)
+            self.buffer.add(obs_t[student_rows], student_obs)
+            if policy.normalizes:
+                self._student_states.append(student_obs)
             if "_episode" in infos:
                 ended = infos["_episode"]
                 successes.append(infos["episode"]["success"][ended])
                 returns.append(infos["episode"]["r"][ended])
+        rows = st.index_rows()
         with torch.no_grad():
+            st.values = rows.gather(policy.value(rows.unique)).reshape(st.values.shape)
             last_value = policy.value(torch.from_numpy(self.obs["teacher"]))
+            if truncations:
+                finals = policy.value(torch.from_numpy(np.concatenate([f for *_, f in truncations])))
+                steps = torch.cat([torch.full((len(e),), t) for t, e, _ in truncations])
+                envs = torch.from_numpy(np.concatenate([e for _, e, _ in truncations]))
+                st.rewards[steps, envs] += cfg.ppo.gamma * finals
+        shaped, stats = self.method.shape_rewards(rows, st.rewards.reshape(-1))
+        st.rewards = shaped.reshape(st.rewards.shape)
         st.compute_gae(last_value, cfg.ppo.gamma, cfg.ppo.gae_lambda)
         self.env_steps += cfg.ppo.rollout_steps * cfg.task.num_envs
         self.student_samples += cfg.ppo.rollout_steps * int(student_rows.sum())
-        stats = dict(shaping)
         if successes:
             stats["train/teacher_success"] = float(np.concatenate(successes).mean())
             stats["train/episode_return"] = float(np.concatenate(returns).mean())
             stats["train/episodes"] = float(sum(len(s) for s in successes))
         return stats
+
+    def update_normalizers(self) -> None:
+        """Fold the last roll-out into the running observation normalisers (if any). Done
+        after the updates, so a roll-out and the update that learns from it see the same
+        normalisation (PPO's first ratio is exactly 1)."""
+        if not self.policy.normalizes:
+            return
+        states = self._student_states
+        student = (torch.cat([s["state"] if isinstance(s, dict) else s for s in states])
+                   if states else None)
+        self.policy.update_normalizers(self.storage.obs.reshape(-1, self.storage.obs.shape[-1]),
+                                       student)
+        self._student_states = []
 
     # ---------------------------------------------------------------- iteration
     def iterate(self) -> dict[str, float]:
@@ -161,6 +184,7 @@ class Trainer:
         extra = self.method.extra_policy_loss
         stats.update(self.ppo.update(self.storage, self.generator, extra))
         stats.update(self.method.update_student(self.buffer, self.generator))
+        self.update_normalizers()
         elapsed = time.perf_counter() - start
         self.wall_time += elapsed
         self.iteration += 1

@@ -206,18 +206,18 @@ class ColorMazeVecEnv(TeacherStudentVecEnv):
 
     def _cells(self) -> np.ndarray:
         """Types of the current cell and its up/right/down/left neighbours, ``(n, 5)``."""
-        r, c = self.pos[:, 0] + 1, self.pos[:, 1] + 1  # +1: padded grid
-        rows = np.stack([r, r - 1, r, r + 1, r], axis=1)
-        cols = np.stack([c, c, c + 1, c, c - 1], axis=1)
-        return self._padded[self._rows[:, None], rows, cols].astype(np.int64)
+        side = GRID + 2  # padded grid
+        centre = (self.pos[:, 0] + 1) * side + self.pos[:, 1] + 1
+        flat = (self._rows * side * side + centre)[:, None] + np.array([0, -side, 1, side, -1])
+        return self._padded.reshape(-1)[flat]
 
     def _encode(self, cells: np.ndarray, num_types: int, env_ids: np.ndarray) -> np.ndarray:
         n = len(env_ids)
         obs = np.zeros((n, 4 + 5 * num_types), dtype=np.float32)
         obs[:, 0:2] = (np.asarray(GOAL) - self.pos[env_ids]) / (GRID - 1)
-        one_hot = obs[:, 2 : 2 + 5 * num_types].reshape(n, 5, num_types)
-        np.put_along_axis(one_hot, cells[:, :, None], 1.0, axis=2)
-        obs[:, 2 : 2 + 5 * num_types] = one_hot.reshape(n, -1)
+        # One-hot cell types: column 2 + neighbour * num_types + type.
+        hot = 2 + np.arange(5) * num_types + cells
+        obs.reshape(-1)[(np.arange(n) * obs.shape[1])[:, None] + hot] = 1.0
         obs[:, -2:] = self.last_move[env_ids]
         return obs
 

@@ -1,7 +1,7 @@
 """What a method may change in the shared training loop, as named hooks.
 
 The trainer runs, every iteration: roll-out (teacher acts; ``choose_actions`` may hand some
-steps to the student; ``shape_reward`` may change the teacher's reward) -> PPO update of the
+steps to the student; then ``shape_rewards`` may change the teacher's rewards) -> PPO update of the
 teacher (``extra_policy_loss`` added to its loss) -> ``update_student`` on the FIFO buffer of
 paired observations. A method is one small class overriding only what it changes.
 """
@@ -17,7 +17,7 @@ from ..config import MethodConfig
 from ..networks import TeacherStudentPolicy
 from ..obs import ObsTree
 from ..ppo import Batch
-from ..rows import paired_rows
+from ..rows import Rows, paired_rows
 
 
 class Method:
@@ -38,10 +38,11 @@ class Method:
         self.iteration = iteration
 
     # ------------------------------------------------------------ roll-out hooks
-    def shape_reward(self, obs_t: torch.Tensor, teacher_out: torch.Tensor,
-                     reward: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Reward the teacher learns from, for the states the actions were taken in."""
-        return reward, {}
+    def shape_rewards(self, obs_t: Rows, rewards: torch.Tensor
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Rewards the teacher learns from, given the whole roll-out at once (after it):
+        ``rewards[i]`` was earned by acting in state ``obs_t`` row i."""
+        return rewards, {}
 
     def choose_actions(self, teacher_actions: torch.Tensor,
                        obs_s: ObsTree, generator: torch.Generator
@@ -52,7 +53,8 @@ class Method:
     # -------------------------------------------------------------- update hooks
     def extra_policy_loss(self, batch: Batch, teacher_out: torch.Tensor
                           ) -> tuple[torch.Tensor, dict[str, float]] | None:
-        """A term added to the teacher's PPO loss, or None."""
+        """A term added to the teacher's PPO loss, or None. ``teacher_out`` holds the
+        teacher's output for each row of ``batch.obs.unique``."""
         return None
 
     def update_student(self, buffer: PairedBuffer, generator: torch.Generator

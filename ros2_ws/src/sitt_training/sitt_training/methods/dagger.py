@@ -40,7 +40,7 @@ class DAgger(BC):
             return teacher_actions, for_teacher
         with torch.no_grad():
             out = self.policy.student_out(take(obs_s, student_turn))
-            student_actions = self.policy.decoder.distribution(out).sample()
+            student_actions = self.policy.decoder.sample(out)
         actions = teacher_actions.clone()
         actions[student_turn] = student_actions
         return actions, for_teacher

@@ -16,6 +16,7 @@ import torch
 from ..config import MethodConfig
 from ..networks import TeacherStudentPolicy
 from ..ppo import Batch
+from ..rows import Rows
 from .noalign import NoAlign
 
 
@@ -56,21 +57,23 @@ class SITT(NoAlign):
     def load_state_dict(self, state: dict[str, float | int | None]) -> None:
         self.penalty_start = state["penalty_start"]
 
-    def shape_reward(self, obs_t: torch.Tensor, teacher_out: torch.Tensor,
-                     reward: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def shape_rewards(self, obs_t: Rows, rewards: torch.Tensor
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
         """KL reward penalty: states where the student cannot follow become unattractive."""
+        p = self.policy
         with torch.no_grad():
-            kl = self.policy.decoder.kl(teacher_out, self.policy.proxy_out(obs_t))
+            kl = obs_t.gather(p.decoder.kl(p.teacher_out(obs_t.unique),
+                                           p.proxy_out(obs_t.unique)))
         coef = self.kl_reward_coef()
         penalty = coef * kl
-        return reward - penalty, {"sitt/kl_rollout": kl.mean().item(),
-                                  "sitt/kl_penalty": penalty.mean().item(),
-                                  "sitt/kl_reward_coef": coef}
+        return rewards - penalty, {"sitt/kl_rollout": kl.mean().item(),
+                                   "sitt/kl_penalty": penalty.mean().item(),
+                                   "sitt/kl_reward_coef": coef}
 
     def extra_policy_loss(self, batch: Batch, teacher_out: torch.Tensor
                           ) -> tuple[torch.Tensor, dict[str, float]]:
         """KL gradient term: pulls the teacher toward the (frozen) proxy student."""
         with torch.no_grad():
-            proxy_out = batch.obs.apply(self.policy.proxy_out)
-        kl = self.policy.decoder.kl(teacher_out, proxy_out).mean()
+            proxy_out = self.policy.proxy_out(batch.obs.unique)
+        kl = batch.obs.gather(self.policy.decoder.kl(teacher_out, proxy_out)).mean()
         return self.kl_grad_coef() * kl, {"sitt/kl_update": kl.item()}
