@@ -142,7 +142,8 @@ class Trainer:
             st.values = rows.gather(policy.value(rows.unique)).reshape(st.values.shape)
             last_value = policy.value(torch.from_numpy(self.obs["teacher"]))
             if truncations:
-                finals = policy.value(torch.from_numpy(np.concatenate([f for *_, f in truncations])))
+                final_obs = np.concatenate([f for *_, f in truncations])
+                finals = policy.value(torch.from_numpy(final_obs))
                 steps = torch.cat([torch.full((len(e),), t) for t, e, _ in truncations])
                 envs = torch.from_numpy(np.concatenate([e for _, e, _ in truncations]))
                 st.rewards[steps, envs] += cfg.ppo.gamma * finals
