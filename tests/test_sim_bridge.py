@@ -10,6 +10,7 @@ import ast
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from geometry_msgs.msg import TwistStamped
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from test_policy_node import TINY, _calls, _constants, segments
 
@@ -473,6 +475,68 @@ def test_realtime_without_valid_actions_applies_the_safe_action(ros, tmp_path) -
     assert summary["safe_actions"] == 25 and summary["actions_received"] == 0
     assert summary["actions_rejected"] >= 24 and rejected >= 24
     assert summary["per_episode"][0]["safe_actions"] == 25
+
+
+def _silent_policy(ns: str) -> Spinner:
+    """A node the bridge takes for the policy (it reads the camera and has an action
+    writer) but that never answers: realtime mode then applies the safe action."""
+    fake = Spinner("silent_policy", ns)
+    fake.node.create_publisher(TwistStamped, "cmd_rates_thrust", 10)
+    fake.node.create_subscription(Image, "camera/image_raw", lambda _: None,
+                                  qos_profile_sensor_data)
+    return fake
+
+
+def _wait_until(condition: Any, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, "the bridge exited early"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_sigint_mid_run_prints_the_partial_summary_and_exits_130(ros, tmp_path) -> None:
+    ns = f"sigint_{os.getpid()}"
+    results: list[dict[str, Any]] = []
+    watcher = _silent_policy(ns)
+    watcher.node.create_subscription(String, "sim_bridge/episode_result",
+                                     lambda m: results.append(json.loads(m.data)), 100)
+    with watcher:
+        proc = _bridge(ns, tmp_path, "mode:=realtime", "episodes:=1000", "episode_steps:=10",
+                       "policy_node:=''", "reset_hold_s:=0.05")
+        try:
+            _wait_until(lambda: len(results) >= 2, proc, 60)
+            proc.send_signal(signal.SIGINT)
+        finally:
+            out, err = _finish(proc, tmp_path, 30)
+    assert proc.returncode == 130, err
+    summary = _last_json(out)
+    assert not summary["complete"]
+    assert summary["episodes"] >= 2 and len(summary["per_episode"]) == summary["episodes"]
+    assert [e["length"] for e in summary["per_episode"]] == [10] * summary["episodes"]
+
+
+def test_exit_on_done_false_stays_up_after_the_summary_until_stopped(ros, tmp_path) -> None:
+    ns = f"stay_{os.getpid()}"
+    client = _silent_policy(ns)
+    reset = client.node.create_client(Trigger, "sim_bridge/reset")
+    with client:
+        proc = _bridge(ns, tmp_path, "mode:=realtime", "episodes:=1", "episode_steps:=10",
+                       "policy_node:=''", "reset_hold_s:=0.05", "exit_on_done:=false")
+        try:
+            _wait_until(lambda: '"summary"' in (tmp_path / "bridge.out").read_text(), proc, 60)
+            time.sleep(1.0)
+            assert proc.poll() is None, "exit_on_done:=false must keep the bridge up"
+            assert reset.wait_for_service(5.0)
+            reply = reset.call(Trigger.Request(), timeout_sec=5.0)
+            assert reply is not None and not reply.success
+            assert reply.message == "all episodes done"
+            proc.send_signal(signal.SIGINT)
+        finally:
+            out, err = _finish(proc, tmp_path, 30)
+    assert proc.returncode == 0, err
+    summary = _last_json(out)
+    assert summary["complete"] and summary["episodes"] == 1
 
 
 def test_bridge_without_a_policy_node_stops_with_exit_3_and_needs_no_torch(tmp_path) -> None:
