@@ -12,7 +12,6 @@ torch, pybullet or sitt_training.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import math
 import sys
@@ -36,7 +35,7 @@ from std_srvs.srv import SetBool, Trigger
 from .actions import FLOAT64_ARRAY, TWIST_STAMPED, ActionMap, FieldWriter, output_fields
 from .contract import ContractError, load_policy, sha256_file
 from .observation import ImageConverter, InputError, NonFiniteInput, StateBuilder
-from .params import EXIT_BAD_PARAMETER, Param, StartupError, choice, declare
+from .params import EXIT_BAD_PARAMETER, Param, StartupError, choice, declare, set_up
 from .safety import InputStatus, SafetyMonitor, State
 
 NODE_NAME = "policy_node"
@@ -480,18 +479,9 @@ class PolicyNode(Node):
 def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
     node = PolicyNode()
-    try:
-        node.setup()
-    except StartupError as err:
-        node.get_logger().fatal(str(err))
-        node.destroy_node()
-        rclpy.try_shutdown()
-        return err.code
-    # Everything allocated so far (rclpy, onnxruntime, the model) lives as long as the
-    # process: keep it out of the garbage collector's full passes, which otherwise stall
-    # a control step for milliseconds now and then.
-    gc.collect()
-    gc.freeze()
+    failed = set_up(node)
+    if failed is not None:
+        return failed
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:

@@ -5,9 +5,11 @@ bad value must stop the node with a message that names the parameter."""
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import Any
 
+import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
@@ -57,3 +59,22 @@ def choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
         raise StartupError(f"parameter {name}={value!r}: expected one of "
                            f"{', '.join(choices)}", EXIT_BAD_PARAMETER)
     return text
+
+
+def set_up(node: Node) -> int | None:
+    """``node.setup()`` for a console script's ``main``: on a StartupError, log it, tear
+    the node down and return the exit code; on success, None.
+
+    Everything allocated by then (rclpy, onnxruntime, the model, the simulation) lives as
+    long as the process, so it is moved out of the garbage collector's full passes, which
+    otherwise stall a control step for milliseconds now and then."""
+    try:
+        node.setup()
+    except StartupError as err:
+        node.get_logger().fatal(str(err))
+        node.destroy_node()
+        rclpy.try_shutdown()
+        return err.code
+    gc.collect()
+    gc.freeze()
+    return None

@@ -33,7 +33,6 @@ or teacher checkpoint, 3 the policy node did not appear or answer, 130 interrupt
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import os
@@ -60,7 +59,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from sitt_policy_node.params import EXIT_BAD_PARAMETER, Param, StartupError, declare
+from sitt_policy_node.params import EXIT_BAD_PARAMETER, Param, StartupError, declare, set_up
 from sitt_training.envs import TASKS
 from sitt_training.envs.quadrotor_dynamics import HOVER_ACTION
 from sitt_training.seeds import TEST_SEED
@@ -661,18 +660,10 @@ def _idle(node: SimBridge) -> None:
 def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
     node = SimBridge()
+    code = set_up(node)
+    if code is not None:
+        return code
     code = 0
-    try:
-        node.setup()
-    except StartupError as err:
-        node.get_logger().fatal(str(err))
-        node.destroy_node()
-        rclpy.try_shutdown()
-        return err.code
-    # What exists now lives as long as the process: keep it out of the collector's full
-    # passes, which otherwise stall a step for milliseconds now and then.
-    gc.collect()
-    gc.freeze()
     try:
         summary = node.run()
         print(json.dumps(summary), flush=True)
