@@ -505,6 +505,21 @@ def test_unusable_models_stop_the_node_with_a_clear_message(exported, ros_env, t
         assert "cannot load the policy" in proc.stderr
 
 
+@pytest.mark.parametrize("params,message", [
+    (("executor:=events", "use_sim_time:=true"), "executor=events cannot run with "
+                                                  "use_sim_time:=true"),
+    (("executor:=fast",), "parameter executor='fast': expected one of"),
+])
+def test_bad_executor_choices_stop_the_node_with_exit_1(exported, ros_env, params,
+                                                       message) -> None:
+    cmd = [str(POLICY_NODE), "--ros-args", "-p", f"model_path:={exported}"]
+    for p in params:
+        cmd += ["-p", p]
+    proc = subprocess.run(cmd, env=ros_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert message in proc.stderr, proc.stderr
+
+
 # --------------------------------------------------------------------------- launch
 def _constants(tree: ast.Module) -> dict[str, object]:
     out = {}

@@ -24,8 +24,9 @@ import numpy as np
 import onnxruntime as ort
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import InvalidTopicNameException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -35,7 +36,16 @@ from std_srvs.srv import SetBool, Trigger
 from .actions import FLOAT64_ARRAY, TWIST_STAMPED, ActionMap, FieldWriter, output_fields
 from .contract import ContractError, load_policy, sha256_file
 from .observation import ImageConverter, InputError, NonFiniteInput, StateBuilder
-from .params import EXIT_BAD_PARAMETER, Param, StartupError, choice, declare, set_up
+from .params import (
+    EXECUTORS,
+    EXIT_BAD_PARAMETER,
+    Param,
+    StartupError,
+    choice,
+    declare,
+    make_executor,
+    set_up,
+)
 from .safety import InputStatus, SafetyMonitor, State
 
 NODE_NAME = "policy_node"
@@ -75,6 +85,10 @@ PARAMETERS = (
     Param("diagnostics_period_s", 1.0, "period of /diagnostics reports [s]", 0.05, 60.0),
     Param("action_frame_id", "base_link", "header.frame_id of the published action"),
     Param("estop_topic", "estop", "std_msgs/Bool topic; True latches the emergency stop"),
+    Param("executor", "auto", "'events' (rclpy's experimental C++ EventsExecutor: less "
+          "overhead per message; timers on the steady clock, so not with use_sim_time), "
+          "'single_threaded' (rclpy's Python executor) or 'auto' (events unless "
+          "use_sim_time)"),
 )
 # Declared after the model is loaded: their defaults come from its contract.
 CONTRACT_PARAMETERS = (
@@ -135,6 +149,21 @@ class PolicyNode(Node):
     def _choice(self, name: str, choices: tuple[str, ...]) -> str:
         return choice(name, self.p[name], choices)
 
+    @property
+    def sim_time(self) -> bool:
+        return bool(self.get_parameter("use_sim_time").value)
+
+    def _executor_kind(self) -> str:
+        kind = self._choice("executor", ("auto", *EXECUTORS))
+        if kind == "auto":
+            return "single_threaded" if self.sim_time else "events"
+        if kind == "events" and self.sim_time:
+            # rclpy's events executor runs timers on the steady clock only (ros2/rclcpp#2457).
+            raise StartupError("executor=events cannot run with use_sim_time:=true (its "
+                               "timers ignore /clock); use single_threaded or auto",
+                               EXIT_BAD_PARAMETER)
+        return kind
+
     def _providers(self) -> list[str]:
         wanted = self._choice("onnx_provider", ("auto", "cuda", "cpu"))
         has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
@@ -154,6 +183,7 @@ class PolicyNode(Node):
             raise StartupError("no model_path given (run with --ros-args -p "
                                "model_path:=/path/to/student.onnx)", EXIT_BAD_PARAMETER)
         self.trigger = self._choice("trigger", ("timer", CAMERA))
+        self.executor_kind = self._executor_kind()
         providers = self._providers()
         try:
             self.contract, self.session = load_policy(
@@ -176,9 +206,15 @@ class PolicyNode(Node):
             raise StartupError(f"cannot serve this contract: {err}", EXIT_BAD_MODEL) from err
         self._warm_up()
         period = 1.0 / self.p["control_rate_hz"]
-        step = self._control_step if self.trigger == "timer" else self._watchdog
-        self.create_timer(period, step)
-        self.create_timer(float(self.p["diagnostics_period_s"]), self._publish_diagnostics)
+        # Callbacks without arguments: the events executor hands a TimerInfo to any
+        # callback that takes one.
+        step = (lambda: self._control_step()) if self.trigger == "timer" else self._watchdog
+        # Simulated time needs ROS-time timers; otherwise the steady clock, which the events
+        # executor requires and which system-time jumps cannot stall.
+        clock = None if self.sim_time else Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(period, step, clock=clock)
+        self.create_timer(float(self.p["diagnostics_period_s"]),
+                          lambda: self._publish_diagnostics(), clock=clock)
         self.create_service(SetBool, "~/enable", self._on_enable)
         self.create_service(Trigger, "~/emergency_stop", self._on_estop_service)
         self.create_subscription(Bool, self.p["estop_topic"], self._on_estop_topic, 10)
@@ -187,7 +223,8 @@ class PolicyNode(Node):
             f"{self.model_sha[:12]}, {self.session.get_providers()[0]}), trigger "
             f"{self.trigger} at {self.p['control_rate_hz']:g} Hz, inputs "
             f"{', '.join(f'{n}<-{self.topics[n]}' for n in self.slots)}, action -> "
-            f"{self.p['action_topic']}; warm-up {self.warmup_ms:.2f} ms per inference")
+            f"{self.p['action_topic']}; warm-up {self.warmup_ms:.2f} ms per inference; "
+            f"{self.executor_kind} executor")
         self._publish_diagnostics(message="ready")
 
     def _build_io(self) -> None:
@@ -482,10 +519,13 @@ def main(args: list[str] | None = None) -> int:
     failed = set_up(node)
     if failed is not None:
         return failed
-    executor = SingleThreadedExecutor()
+    executor = make_executor(node.executor_kind)
     executor.add_node(node)
     try:
-        executor.spin()
+        # spin_once in a loop, not spin(): this rclpy's EventsExecutor.spin() never fires
+        # timers (its spin_once does), and the loop costs the Python executor nothing.
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass  # Ctrl-C or SIGTERM: a normal stop
     finally:

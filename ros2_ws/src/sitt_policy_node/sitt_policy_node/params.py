@@ -78,3 +78,22 @@ def set_up(node: Node) -> int | None:
     gc.collect()
     gc.freeze()
     return None
+
+
+EXECUTORS = ("events", "single_threaded")
+
+
+def make_executor(kind: str) -> Any:
+    """The rclpy executor named by an ``executor`` parameter (see ``EXECUTORS``).
+
+    ``events`` is rclpy's C++ EventsExecutor (experimental): far less overhead per wake-up
+    than the Python SingleThreadedExecutor, which dominates when every step waits on a few
+    small messages (bench/hil_speed.py, bench/policy_latency.py)."""
+    kind = choice("executor", kind, EXECUTORS)
+    if kind == "events":
+        from rclpy.experimental import EventsExecutor
+
+        return EventsExecutor()
+    from rclpy.executors import SingleThreadedExecutor
+
+    return SingleThreadedExecutor()

@@ -50,7 +50,7 @@ from rcl_interfaces.srv import GetParameters
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import InvalidTopicNameException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import parameter_value_to_python
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
@@ -59,7 +59,14 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from sitt_policy_node.params import EXIT_BAD_PARAMETER, Param, StartupError, declare, set_up
+from sitt_policy_node.params import (
+    EXIT_BAD_PARAMETER,
+    Param,
+    StartupError,
+    declare,
+    make_executor,
+    set_up,
+)
 from sitt_training.envs import TASKS
 from sitt_training.envs.quadrotor_dynamics import HOVER_ACTION
 from sitt_training.seeds import TEST_SEED
@@ -183,7 +190,7 @@ class SimBridge(Node):
         if p["mode"] not in MODES:
             raise self._bad(f"parameter mode={p['mode']!r}: expected one of {', '.join(MODES)}")
         self.mode = p["mode"]
-        self.spinner = self._executor()
+        self.spinner = make_executor(self.p["executor"])
         task_kwargs = {"episode_steps": int(p["episode_steps"])} if p["episode_steps"] else {}
         self.teacher = self._load_teacher()
         try:
@@ -213,19 +220,6 @@ class SimBridge(Node):
             f"action {'out (teacher)' if self.teacher else 'in'} "
             f"{self.topic_names['action']}"
             f"{'; recording to ' + p['record'] if p['record'] else ''}")
-
-    def _executor(self) -> Any:
-        kind = self.p["executor"]
-        if kind == "events":
-            # rclpy's C++ events executor: about twice the lockstep rate of the Python
-            # SingleThreadedExecutor here (bench/hil_speed.py), since every step waits on
-            # a few messages and its per-wake overhead dominates.
-            from rclpy.experimental import EventsExecutor
-
-            return EventsExecutor()
-        if kind == "single_threaded":
-            return SingleThreadedExecutor()
-        raise self._bad(f"parameter executor={kind!r}: expected events or single_threaded")
 
     def _load_teacher(self) -> Any:
         path = self.p["teacher_checkpoint"]
