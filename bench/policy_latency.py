@@ -10,12 +10,14 @@ Rows (p50 / p99 / max in ms):
   ``geometry_msgs/TwistStamped``: the same messages, QoS and process hops as the node's
   camera -> action path, with nothing done in between. Round trip publish -> reply.
 * ONNX Runtime alone: ``session.run`` on one observation, in this process.
-* node end to end: ``policy_node`` (trigger ``camera``, debug topic on) as a subprocess;
+* node end to end: ``policy_node`` (trigger ``camera``, debug topic on) as a subprocess, one
+  per ``--executors`` entry (rclpy's events executor, the node's default without sim time,
+  and the Python single-threaded one);
   odometry then the camera frame are published at the rate; latency from the frame's
   publish to the action's arrival. Dropped: frames without an action. CPU and RSS of the
   node process from /proc over the timed window.
 
-Floor and node run side by side and are measured in alternating 0.5 s blocks, so both see
+Floor and nodes run side by side and are measured in alternating 0.5 s blocks, so all see
 the same load from the rest of the machine (the ratio is what the targets compare).
 
 Every ROS process stays on loopback (the repository's Fast DDS profile), in its own domain.
@@ -169,7 +171,7 @@ class Bench:
         self.node: Node = rclpy.create_node("latency_bench")
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
-        self.diagnostics: dict[str, str] = {}
+        self.diagnostics: dict[str, dict[str, str]] = {}  # per node namespace
         rng = np.random.default_rng(0)
         self.frames = [image_msg(rng) for _ in range(8)]
         self.entities: list[Any] = []
@@ -260,11 +262,11 @@ def echo_target(bench: Bench) -> Target:
     return target
 
 
-def node_target(bench: Bench, model: Path, contract: dict) -> Target:
-    ns = f"/lat_node_{os.getpid()}"
+def node_target(bench: Bench, model: Path, contract: dict, executor: str) -> Target:
+    ns = f"/lat_node_{executor}_{os.getpid()}"
     ros = contract["ros"]
     cmd = [str(POLICY_NODE), "--ros-args", "-r", f"__ns:={ns}", "-p", f"model_path:={model}",
-           "-p", "trigger:=camera"]
+           "-p", "trigger:=camera", "-p", f"executor:={executor}"]
     for name in ("camera", "odometry", "command"):
         cmd += ["-p", f"max_age_{name}_s:=2.0"]
     proc = start(cmd)
@@ -286,11 +288,11 @@ def node_target(bench: Bench, model: Path, contract: dict) -> Target:
     def on_diag(msg: DiagnosticArray) -> None:
         for status in msg.status:
             if status.name == f"{ns}/policy_node: policy":
-                bench.diagnostics = {kv.key: kv.value for kv in status.values}
+                bench.diagnostics[ns] = {kv.key: kv.value for kv in status.values}
 
     bench.entities.append(node.create_subscription(DiagnosticArray, "/diagnostics",
                                                    on_diag, 10))
-    target = Target("node end to end", proc, cam, inputs, ns=ns)
+    target = Target(f"node end to end ({executor} executor)", proc, cam, inputs, ns=ns)
     sub = bench.subscribe_replies(target, f"{ns}/{ros['action']['topic']}")
     if not bench.spin_until(lambda: all(p.get_subscription_count() > 0
                                         for p in (cam, odom, twist))
@@ -325,6 +327,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per row")
     parser.add_argument("--rates", type=float, nargs="+", default=[30.0, 100.0])
     parser.add_argument("--ort-runs", type=int, default=2000)
+    parser.add_argument("--executors", nargs="+", default=["events", "single_threaded"],
+                        choices=["events", "single_threaded"],
+                        help="one node per executor, measured side by side")
     parser.add_argument("--echo", metavar="NS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo:
@@ -337,16 +342,18 @@ def main() -> int:
         bench = Bench()
         targets: list[Target] = []
         try:
-            targets = [echo_target(bench), node_target(bench, model, contract)]
+            nodes = [node_target(bench, model, contract, kind) for kind in args.executors]
+            targets = [echo_target(bench), *nodes]
             for rate in args.rates:
                 bench.diagnostics = {}
-                floor, node = bench.measure(targets, rate, args.seconds)
-                bench.spin_until(lambda: bool(bench.diagnostics), 2.0)
-                d = bench.diagnostics
-                node.note += (f"; state {d.get('state', '?')}, in-node inference p50/p99 "
-                              f"{d.get('inference_ms_p50', '?')}/"
-                              f"{d.get('inference_ms_p99', '?')} ms (last 1 s)")
-                rows += [floor, node]
+                floor, *node_rows = bench.measure(targets, rate, args.seconds)
+                bench.spin_until(lambda: len(bench.diagnostics) == len(nodes), 2.0)
+                for target, row in zip(nodes, node_rows, strict=True):
+                    d = bench.diagnostics.get(target.ns, {})
+                    row.note += (f"; state {d.get('state', '?')}, in-node inference "
+                                 f"p50/p99 {d.get('inference_ms_p50', '?')}/"
+                                 f"{d.get('inference_ms_p99', '?')} ms (last 1 s)")
+                rows += [floor, *node_rows]
         finally:
             for t in targets:
                 stop(t.proc)
