@@ -240,14 +240,16 @@ def _ns(tag: str) -> str:
 
 
 # --------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("executor", ["single_threaded", "events"])
 def test_actions_equal_onnxruntime_on_an_environment_rollout(exported, client_for, ros_env,
-                                                             tmp_path) -> None:
+                                                             tmp_path, executor) -> None:
     contract, session = load_policy(exported)
     amap = ActionMap(contract["action"])
     env = QuadrotorVecEnv(num_envs=1, seed=7)
     env.reset(seed=7)
     log = tmp_path / "node.log"
     with policy_node(exported, _ns("parity"), log, ros_env, "trigger:=camera",
+                     f"executor:={executor}",
                      *RELAXED) as proc:
         c = client_for(_ns("parity"), contract)
         c.wait_ready(proc, log)
@@ -282,8 +284,9 @@ def test_actions_equal_onnxruntime_on_an_environment_rollout(exported, client_fo
     env.close()
 
 
+@pytest.mark.parametrize("executor", ["single_threaded", "events"])
 def test_stalled_camera_gives_the_safe_action_within_a_control_period(
-        exported, client_for, ros_env, tmp_path) -> None:
+        exported, client_for, ros_env, tmp_path, executor) -> None:
     contract, _ = load_policy(exported)
     amap = ActionMap(contract["action"])
     safe = amap.to_physical(amap.safe)
@@ -291,6 +294,7 @@ def test_stalled_camera_gives_the_safe_action_within_a_control_period(
     env = QuadrotorVecEnv(num_envs=1, seed=3)
     log = tmp_path / "node.log"
     with policy_node(exported, _ns("stall"), log, ros_env, "trigger:=timer",
+                     f"executor:={executor}",
                      f"max_age_camera_s:={limit}", "max_age_odometry_s:=1.0",
                      "max_age_command_s:=5.0") as proc:
         c = client_for(_ns("stall"), contract)

@@ -85,9 +85,9 @@ PARAMETERS = (
     Param("diagnostics_period_s", 1.0, "period of /diagnostics reports [s]", 0.05, 60.0),
     Param("action_frame_id", "base_link", "header.frame_id of the published action"),
     Param("estop_topic", "estop", "std_msgs/Bool topic; True latches the emergency stop"),
-    Param("executor", "auto", "'events' (rclpy's experimental C++ EventsExecutor: less "
-          "overhead per message; timers on the steady clock, so not with use_sim_time), "
-          "'single_threaded' (rclpy's Python executor) or 'auto' (events unless "
+    Param("executor", "single_threaded", "'single_threaded' (rclpy's Python executor: the "
+          "lowest latency in bench/policy_latency.py) or 'events' (rclpy's experimental C++ "
+          "EventsExecutor: about 30% less CPU; steady-clock timers, so not with "
           "use_sim_time)"),
 )
 # Declared after the model is loaded: their defaults come from its contract.
@@ -154,13 +154,11 @@ class PolicyNode(Node):
         return bool(self.get_parameter("use_sim_time").value)
 
     def _executor_kind(self) -> str:
-        kind = self._choice("executor", ("auto", *EXECUTORS))
-        if kind == "auto":
-            return "single_threaded" if self.sim_time else "events"
+        kind = self._choice("executor", EXECUTORS)
         if kind == "events" and self.sim_time:
             # rclpy's events executor runs timers on the steady clock only (ros2/rclcpp#2457).
             raise StartupError("executor=events cannot run with use_sim_time:=true (its "
-                               "timers ignore /clock); use single_threaded or auto",
+                               "timers ignore /clock); use single_threaded",
                                EXIT_BAD_PARAMETER)
         return kind
 
