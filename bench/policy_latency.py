@@ -60,6 +60,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from untrained_student import default_model  # noqa: E402
 
 from sitt_policy_node.contract import load_policy  # noqa: E402
+from sitt_sim_bridge.messages import image_msg  # noqa: E402
 
 POLICY_NODE = Path(sys.executable).parent / "policy_node"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -128,13 +129,6 @@ def proc_rss_mb(pid: int) -> tuple[float, float]:
     return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
 
 
-def image_msg(rng: np.random.Generator) -> Image:
-    pixels = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
-    msg = Image(height=SIZE, width=SIZE, encoding="rgb8", is_bigendian=0, step=SIZE * 3)
-    msg.data = pixels.tobytes()
-    return msg
-
-
 def odometry_msg() -> Odometry:
     msg = Odometry()
     msg.header.frame_id, msg.child_frame_id = "world", "base_link"
@@ -173,7 +167,8 @@ class Bench:
         self.executor.add_node(self.node)
         self.diagnostics: dict[str, dict[str, str]] = {}  # per node namespace
         rng = np.random.default_rng(0)
-        self.frames = [image_msg(rng) for _ in range(8)]
+        self.frames = [image_msg(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8), 0,
+                                 "camera_optical_frame") for _ in range(8)]
         self.entities: list[Any] = []
 
     def spin_until(self, done: Callable[[], bool], timeout: float) -> bool:
