@@ -25,7 +25,7 @@ from .envs import make_task
 from .evaluation import MAX_TRAIN_SEED, VALIDATION_SEED, evaluate
 from .methods import make_method
 from .networks import ActionSpec, TeacherStudentPolicy, student_encoder_for
-from .obs import ObsTree, take, to_torch
+from .obs import take, to_torch
 from .ppo import PPO, RolloutStorage
 
 CHECKPOINT_GLOB = "model_*.pt"
@@ -93,7 +93,7 @@ class Trainer:
         self.wall_time = 0.0
         self.last_teacher_success: float | None = None  # of the previous roll-out
         self._stop_signal: int | None = None
-        self._student_states: list[ObsTree] = []  # this roll-out's, for the normalisers
+        self._student_states: list[torch.Tensor] = []  # this roll-out's, for the normalisers
 
     # ------------------------------------------------------------------ roll-out
     def collect(self) -> dict[str, float]:
@@ -131,8 +131,9 @@ class Trainer:
             st.for_teacher[t] = for_teacher
             student_obs = take(obs_s, student_rows)
             self.buffer.add(obs_t[student_rows], student_obs)
-            if policy.normalizes:
-                self._student_states.append(student_obs)
+            if policy.normalizes:  # only the state vector is normalised: no images kept
+                self._student_states.append(student_obs["state"] if isinstance(student_obs, dict)
+                                            else student_obs)
             if "_episode" in infos:
                 ended = infos["_episode"]
                 successes.append(infos["episode"]["success"][ended])
@@ -165,8 +166,7 @@ class Trainer:
         if not self.policy.normalizes:
             return
         states = self._student_states
-        student = (torch.cat([s["state"] if isinstance(s, dict) else s for s in states])
-                   if states else None)
+        student = torch.cat(states) if states else None
         self.policy.update_normalizers(self.storage.obs.reshape(-1, self.storage.obs.shape[-1]),
                                        student)
         self._student_states = []
