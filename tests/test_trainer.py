@@ -52,14 +52,16 @@ def test_short_training_run_learns(tmp_path: Path) -> None:
     assert np.mean(returns[-5:]) > np.mean(returns[:5]) + 5.0
 
 
-@pytest.mark.parametrize("method", ["sitt", "dagger"])
-def test_resume_gives_the_same_continuation(tmp_path: Path, method: str) -> None:
-    cfg = load_config(overrides=[*TINY, f"method.name={method}", "train.iterations=4",
+@pytest.mark.parametrize("method,extra", [("sitt", []), ("dagger", []),
+                                          ("sitt", ["ppo.count_bonus=0.5"])])
+def test_resume_gives_the_same_continuation(tmp_path: Path, method: str, extra: list[str]
+                                            ) -> None:
+    cfg = load_config(overrides=[*TINY, *extra, f"method.name={method}", "train.iterations=4",
                                  "train.checkpoint_every=2"])
     straight = Trainer(cfg, tmp_path / "straight", show_progress=False)
     straight.train()
 
-    first = Trainer(load_config(overrides=[*TINY, f"method.name={method}",
+    first = Trainer(load_config(overrides=[*TINY, *extra, f"method.name={method}",
                                            "train.iterations=2"]),
                     tmp_path / "split", show_progress=False)
     first.train()
@@ -136,6 +138,7 @@ def test_eval_cli_json_and_plot(tmp_path: Path) -> None:
     (["--set", "ppo.gamma=1.5"], "ppo.gamma: must be in [0, 1], got 1.5"),
     (["--set", "task.student_envs=5000"], "task.student_envs: must be in 1..task.num_envs"),
     (["--set", "bogus"], "expected section.key=value"),
+    (["--set", "ppo.count_bonus_bits=64"], "ppo.count_bonus_bits: must be in 0..63, got 64"),
     (["--config", "/nonexistent.yaml"], "config file not found: /nonexistent.yaml"),
     (["--set", "task.kwargs={layouts: /no/such.npy}"], "maze layout file not found"),
     (["--seed", "2000000"], "train.seed must be <"),

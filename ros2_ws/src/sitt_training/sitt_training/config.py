@@ -62,6 +62,11 @@ class PPOConfig:
     # Floor on the shared log-std (continuous actions); a large negative value (the default)
     # is no floor. Not in the paper: see ActionDecoder.effective_log_std.
     min_log_std: float = -20.0
+    # Count-based exploration bonus count_bonus / sqrt(n(s)) on the teacher's reward
+    # (exploration.py). Not in the paper: 0 (the default) is off. States are counted
+    # exactly (count_bonus_bits 0, for grid tasks) or by a SimHash of that many bits.
+    count_bonus: float = 0.0
+    count_bonus_bits: int = 0
 
 
 @dataclass
@@ -202,6 +207,7 @@ def validate(cfg: Config) -> Config:
         "method.align_iterations": cfg.method.align_iterations,
         "method.align_batch_size": cfg.method.align_batch_size,
         "ppo.entropy_coef": cfg.ppo.entropy_coef,
+        "ppo.count_bonus": cfg.ppo.count_bonus,
         "train.eval_every": cfg.train.eval_every,
         "train.seed": cfg.train.seed,
         "method.dagger_envs": cfg.method.dagger_envs,
@@ -229,6 +235,8 @@ def validate(cfg: Config) -> Config:
         value = getattr(getattr(cfg, section), name)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key}: must be in [0, 1], got {value}")
+    if not 0 <= cfg.ppo.count_bonus_bits <= 63:
+        raise ConfigError(f"ppo.count_bonus_bits: must be in 0..63, got {cfg.ppo.count_bonus_bits}")
     batch = cfg.task.num_envs * cfg.ppo.rollout_steps
     if batch < cfg.ppo.minibatches:
         raise ConfigError(f"ppo.minibatches: {cfg.ppo.minibatches} exceeds the batch ({batch})")

@@ -23,6 +23,7 @@ from .buffers import PairedBuffer
 from .config import Config, save_config
 from .envs import make_task
 from .evaluation import MAX_TRAIN_SEED, VALIDATION_SEED, evaluate
+from .exploration import CountBonus
 from .methods import make_method
 from .networks import ActionSpec, TeacherStudentPolicy, student_encoder_for
 from .obs import take, to_torch
@@ -83,9 +84,12 @@ class Trainer:
         self.method = make_method(self.policy, cfg.method)
         spaces = self.env.single_observation_space
         self.buffer = PairedBuffer(cfg.method.buffer_size)
+        teacher_dim = int(np.prod(spaces["teacher"].shape))
+        self.count_bonus = (CountBonus(teacher_dim, cfg.ppo.count_bonus, cfg.ppo.count_bonus_bits,
+                                       seed=cfg.train.seed) if cfg.ppo.count_bonus > 0 else None)
         spec = self.policy.decoder.spec
         self.storage = RolloutStorage(cfg.ppo.rollout_steps, cfg.task.num_envs,
-                                      int(np.prod(spaces["teacher"].shape)),
+                                      teacher_dim,
                                       () if spec.discrete else (spec.n,), spec.discrete)
         self.iteration = 0
         self.env_steps = 0
@@ -149,6 +153,10 @@ class Trainer:
                 envs = torch.from_numpy(np.concatenate([e for _, e, _ in truncations]))
                 st.rewards[steps, envs] += cfg.ppo.gamma * finals
         shaped, stats = self.method.shape_rewards(rows, st.rewards.reshape(-1))
+        if self.count_bonus is not None:  # optional exploration aid, not part of any method
+            bonus, bonus_stats = self.count_bonus.add_and_score(rows)
+            shaped = shaped + bonus
+            stats.update(bonus_stats)
         st.rewards = shaped.reshape(st.rewards.shape)
         st.compute_gae(last_value, cfg.ppo.gamma, cfg.ppo.gae_lambda)
         self.env_steps += cfg.ppo.rollout_steps * cfg.task.num_envs
@@ -225,6 +233,7 @@ class Trainer:
             # Image buffers are large: optional (a resumed run then refills it).
             "buffer": self.buffer.state_dict() if self.cfg.train.checkpoint_buffer else None,
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
+            "count_bonus": self.count_bonus.state_dict() if self.count_bonus else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -244,6 +253,8 @@ class Trainer:
             self.buffer.load_state_dict(state["buffer"])
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["generator"])
+        if self.count_bonus is not None:
+            self.count_bonus.load_state_dict(state["count_bonus"])
 
     def save_checkpoint(self) -> Path:
         path = self.run_dir / f"model_{self.iteration}.pt"
