@@ -4,12 +4,16 @@
     import sitt_training.envs  # registers the ids below
     env = gym.make("sitt/ColorMaze-v0")                    # one environment
     vec = gym.make_vec("sitt/ColorMaze-v0", num_envs=256)  # the batched task
+
+``arm_drawer`` (``sitt/ArmDrawer-v0``) needs pybullet at construction (one physics client
+per environment); its module is imported here, pybullet only when an arm env is built.
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
 
+from .arm_drawer import ArmDrawerVecEnv
 from .base import SingleTaskEnv, TeacherStudentVecEnv
 from .color_maze import ColorMazeVecEnv
 from .quadrotor import QuadrotorVecEnv
@@ -18,6 +22,7 @@ from .quadrotor import QuadrotorVecEnv
 TASKS: dict[str, type[TeacherStudentVecEnv]] = {
     "color_maze": ColorMazeVecEnv,
     "quadrotor": QuadrotorVecEnv,
+    "arm_drawer": ArmDrawerVecEnv,
 }
 
 if "sitt/ColorMaze-v0" not in gym.registry:
@@ -31,6 +36,12 @@ if "sitt/Quadrotor-v0" not in gym.registry:
         id="sitt/Quadrotor-v0",
         entry_point="sitt_training.envs.quadrotor:QuadrotorEnv",
         vector_entry_point="sitt_training.envs.quadrotor:QuadrotorVecEnv",
+    )
+if "sitt/ArmDrawer-v0" not in gym.registry:
+    gym.register(
+        id="sitt/ArmDrawer-v0",
+        entry_point="sitt_training.envs.arm_drawer:ArmDrawerEnv",
+        vector_entry_point="sitt_training.envs.arm_drawer:ArmDrawerVecEnv",
     )
 
 

@@ -1,0 +1,432 @@
+"""Vision-based drawer opening with a Franka Panda (SITT paper, manipulation task).
+
+The arm must open the top drawer of a cabinet whose position is drawn per episode
+(``arm_world``: +-0.15 m by +-0.1 m around a nominal place). The teacher knows where the
+handle is; the student sees it only in a 64x64 camera image taken from beside the arm,
+where some arm poses hide the handle.
+
+Actions (8, in [-1, 1]): joint-position increments. ``a[0:7]`` move the targets of the
+seven arm joints by up to ``ARM_SPEED * CONTROL_DT`` per step, ``a[7]`` moves both finger
+targets by up to ``FINGER_SPEED * CONTROL_DT`` (positive opens). The targets integrate
+the increments (the paper's "multi-step integration joint position" action space, as in
+Isaac Gym's FrankaCabinet), clipped to the joint limits and to ``MAX_TARGET_LEAD`` from the
+measured position so a blocked arm does not wind up; pybullet's position motors track
+them. The zero action holds the arm (``SAFE_ACTION``). Why joint increments rather than
+end-effector deltas through IK: the SITT effect in this task is the teacher choosing arm
+*poses* that keep the handle in view, which Cartesian actions would hand to the IK solver
+(it picks the elbow), and a step costs one motor call instead of an IK solve; the paper
+uses this action space. Untested here: whether end-effector actions would learn faster.
+
+Control at 30 Hz (120 Hz physics, 4 substeps), ``EPISODE_STEPS`` = 150 steps (5 s); the
+scripted opener of ``arm_scripted`` (privileged, not tuned for speed) needs 90-115.
+
+Observations:
+
+* ``student``: ``{"image": uint8 (H, W, 3), "state": float32 (18,)}`` with the state laid
+  out by ``STUDENT_STATE_FIELDS``: the nine joint positions (7 arm, 2 fingers) scaled to
+  [-1, 1] between their limits, then their velocities (rad/s, m/s).
+* ``teacher``: float32 (23,) = the same 18 values, then the vector from the grasp point
+  (``panda_grasptarget``) to the handle centre (world frame, m), the drawer opening (m)
+  and its speed (m/s), as in Isaac Gym's FrankaCabinet.
+
+Rewards per step, each term <= 0 so that finishing early never pays less than dawdling
+(the episode terminates on success), plus a success bonus:
+
+* reach: ``-W_REACH * tanh(d / REACH_SCALE)``, ``d`` the grasp point's distance to the
+  handle centre;
+* align: ``W_ALIGN * (align - 1)``, ``align`` the mean of the approach axis along the
+  drawer's inward direction and the finger axis along the vertical (the handle is a
+  horizontal bar, gripped from above and below);
+* grasp: ``-W_GRASP`` unless the fingers are closed on the handle (``grasped``);
+* open: ``W_OPEN * (min(opening / SUCCESS_OPENING, 1) - 1)``;
+* action: ``-W_ACTION * |a|^2``;
+* success: ``SUCCESS_BONUS`` when the drawer is opened past ``SUCCESS_OPENING`` (0.39 of
+  the 0.4 m travel, the paper's Isaac task), which ends the episode.
+
+Checkpoints: besides NumPy arrays, ``state_dict`` holds each world's full pybullet state
+(``saveBullet`` bytes, contact caches included) as an object array, and resuming restores
+it; ``tests/test_arm_drawer.py`` checks that a resumed run continues bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from .arm_world import (
+    ARM_JOINT_NAMES,
+    CABINET_YAW,
+    CAMERA_EYE,
+    CAMERA_TARGET,
+    CAMERA_UP,
+    CONTROL_DT,
+    FAR,
+    HANDLE_POST_Y,
+    HANDLE_SIZE,
+    IMAGE_SIZE,
+    JOINT_LOWER,
+    JOINT_NAMES,
+    JOINT_UPPER,
+    NEAR,
+    VFOV_DEG,
+    ArmWorld,
+    drawer_normal,
+    handle_position,
+    look_at_rotation,
+    rotation_to_quaternion,
+    sample_layout,
+)
+from .base import SingleTaskEnv, TeacherStudentVecEnv
+from .fields import ObsField, concat_fields, fields_size
+from .quadrotor_camera import horizontal_fov_deg, intrinsics
+
+EPISODE_STEPS = 150  # 5 s at 30 Hz
+SUCCESS_OPENING = 0.39  # m, of DRAWER_TRAVEL
+
+ARM_SPEED = 1.5  # rad/s: |a| = 1 moves an arm joint target this fast
+FINGER_SPEED = 0.2  # m/s per finger (the Panda's limit)
+ACTION_SCALE = np.array([ARM_SPEED * CONTROL_DT] * 7 + [FINGER_SPEED * CONTROL_DT])
+ACTION_DIM = 8
+SAFE_ACTION = np.zeros(ACTION_DIM)
+MAX_TARGET_LEAD = 3 * ARM_SPEED * CONTROL_DT  # rad, arm targets stay this close to the joints
+ACTION_NAMES = tuple(f"{name}_increment" for name in ARM_JOINT_NAMES) + ("gripper_increment",)
+ACTION_UNITS = ("rad",) * 7 + ("m",)
+
+W_REACH = 1.0
+REACH_SCALE = 0.1  # m
+W_ALIGN = 0.5
+W_GRASP = 0.5
+W_OPEN = 2.0
+W_ACTION = 0.01
+SUCCESS_BONUS = 5.0
+# A grasp: the grasp point within GRASP_RADIUS of the bar's axis (between the posts), the
+# finger axis near vertical, and the fingers closed on the 2 cm bar: their gap is then
+# about the bar's height (fully closed fingers held nothing).
+GRASP_RADIUS = 0.02  # m
+GRASP_GAP = (0.5 * HANDLE_SIZE[2], 1.5 * HANDLE_SIZE[2])  # m, finger gap q1 + q2
+GRASP_FINGER_VERTICAL = 0.8
+# Handle visibility (a perception metric): rays from the camera to these points on the bar,
+# every VISIBILITY_EVERY steps of an episode (the first included): a ray test costs ~50 us
+# per world when a batch of 16 worlds is cycled (cold caches), ~20% of a step if done every
+# step.
+VISIBILITY_POINTS = np.array([-0.06, 0.0, 0.06])  # m along the bar from its centre
+VISIBILITY_EVERY = 4
+
+# Joint positions -> [-1, 1]: (q - offset) * scale, the policy node's "scale_offset" in the
+# same float64 operations, so both sides build bitwise the same state.
+_OFFSET = (JOINT_LOWER + JOINT_UPPER) / 2.0
+_SCALE = 2.0 / (JOINT_UPPER - JOINT_LOWER)
+STUDENT_STATE_FIELDS = [
+    ObsField("joint_position", 9, "1", "-",
+             "joint positions (panda_joint1..7, then the two fingers) scaled to [-1, 1] "
+             "between their limits", "joint_state", "position", "scale_offset",
+             {"joints": list(JOINT_NAMES), "offset": _OFFSET.tolist(),
+              "scale": _SCALE.tolist()}),
+    ObsField("joint_velocity", 9, "rad/s (m/s for the fingers)", "-",
+             "joint velocities, same order", "joint_state", "velocity", "none",
+             {"joints": list(JOINT_NAMES)}),
+]
+STATE_DIM = fields_size(STUDENT_STATE_FIELDS)  # 18
+TEACHER_DIM = STATE_DIM + 5  # + grasp-to-handle vector, drawer opening and speed
+
+CAMERA_ROTATION = look_at_rotation(CAMERA_EYE, CAMERA_TARGET, CAMERA_UP)  # optical, world
+CAMERA_QUATERNION_XYZW = rotation_to_quaternion(CAMERA_ROTATION)
+
+
+class ArmDrawerVecEnv(TeacherStudentVecEnv):
+    """A batch of Panda-and-cabinet worlds, one pybullet client each.
+
+    Episode ``k`` of environment ``i`` starts from the layout drawn from ``(seed, i, k)``
+    (cabinet position, initial joints), so results for a seed do not depend on the batch
+    size, and the physics of each world is restored to the same empty scene at every reset
+    (bitwise-identical episodes for identical actions). ``episode_steps`` shortens episodes
+    (tests, benchmarks); ``track_visibility`` (on by default) casts three rays every
+    ``VISIBILITY_EVERY`` steps per environment for the ``handle_visible`` episode metric
+    (the mean fraction of the handle the camera saw).
+    """
+
+    _state_attrs = (
+        "cabinet_xy", "targets", "steps", "episode_index", "layout_seed", "layout_ids",
+        "max_opening", "grasp_steps", "visible_sum", "visible_count", "joint_position",
+        "joint_velocity", "drawer", "grasp_position", "grasp_rotation", "bullet_state",
+    )
+
+    def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE,
+                 episode_steps: int = EPISODE_STEPS, track_visibility: bool = True) -> None:
+        if episode_steps < 1:
+            raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
+        teacher_space = gym.spaces.Box(-np.inf, np.inf, (TEACHER_DIM,), np.float32)
+        student_space = gym.spaces.Dict({
+            "image": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
+            "state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32),
+        })
+        action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        super().__init__(num_envs, teacher_space, student_space, action_space)
+        self.image_size = image_size
+        self.episode_steps = int(episode_steps)
+        self.track_visibility = bool(track_visibility)
+        n = num_envs
+        self.worlds = [ArmWorld(image_size) for _ in range(n)]
+        self.cabinet_xy = np.zeros((n, 2))
+        self.targets = np.zeros((n, 9))  # joint position targets of the motors
+        self.steps = np.zeros(n, dtype=np.int64)
+        self.episode_index = np.zeros(n, dtype=np.int64)
+        self.layout_seed = np.array(seed, dtype=np.int64)
+        self.layout_ids = np.arange(n, dtype=np.int64)
+        self.max_opening = np.zeros(n)
+        self.grasp_steps = np.zeros(n, dtype=np.int64)
+        self.visible_sum = np.zeros(n)
+        self.visible_count = np.zeros(n, dtype=np.int64)
+        # Read back from the worlds after every step (and reset).
+        self.joint_position = np.zeros((n, 9))
+        self.joint_velocity = np.zeros((n, 9))
+        self.drawer = np.zeros((n, 2))  # opening [m], speed [m/s]
+        self.grasp_position = np.zeros((n, 3))
+        self.grasp_rotation = np.zeros((n, 3, 3))
+        self._normal = drawer_normal(CABINET_YAW)
+        self._bar_axis = np.array([-self._normal[1], self._normal[0], 0.0])
+        self._seed(seed)
+        self._reset_envs(np.arange(n))
+
+    # ------------------------------------------------------------ public accessors
+    @property
+    def bullet_state(self) -> np.ndarray:
+        """Each world's full pybullet state as bytes, ``(num_envs,)`` object array."""
+        out = np.empty(self.num_envs, dtype=object)
+        for i, world in enumerate(self.worlds):
+            out[i] = world.save_bytes()
+        return out
+
+    @bullet_state.setter
+    def bullet_state(self, value: np.ndarray) -> None:
+        for world, data in zip(self.worlds, value, strict=True):
+            world.load_bytes(bytes(data))
+
+    def joint_states(self, ids: np.ndarray) -> dict[str, Any]:
+        """ROS-facing joint state of the given arms (``sensor_msgs/JointState`` order)."""
+        return {"name": list(JOINT_NAMES), "position": self.joint_position[ids].copy(),
+                "velocity": self.joint_velocity[ids].copy()}
+
+    def sync(self, ids: np.ndarray | None = None) -> None:
+        """Read the worlds' state again, after moving them directly (``ArmWorld.set_joints``,
+        ``set_drawer``: tests, tools)."""
+        for i in np.arange(self.num_envs) if ids is None else np.asarray(ids, dtype=np.int64):
+            self._read(int(i))
+
+    def handle_positions(self) -> np.ndarray:
+        """Handle centres ``(num_envs, 3)``, world (= robot base) frame."""
+        return handle_position(self.cabinet_xy, self.drawer[:, 0])
+
+    def render_images(self, ids: np.ndarray) -> np.ndarray:
+        """Camera images ``(n, H, W, 3)`` uint8 of the given environments."""
+        images = np.empty((len(ids), self.image_size, self.image_size, 3), dtype=np.uint8)
+        for k, i in enumerate(np.asarray(ids, dtype=np.int64)):
+            images[k] = self.worlds[i].render()
+        return images
+
+    def handle_visibility(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """Fraction of ``VISIBILITY_POINTS`` on each handle that the camera sees."""
+        ids = np.arange(self.num_envs) if ids is None else np.asarray(ids, dtype=np.int64)
+        points = (self.handle_positions()[ids, None, :]
+                  + VISIBILITY_POINTS[None, :, None] * self._bar_axis)
+        # Aim 1 mm past each point along the ray, into the bar.
+        rays = points - CAMERA_EYE
+        points += 1e-3 * rays / np.linalg.norm(rays, axis=2, keepdims=True)
+        rows = points.tolist()
+        return np.array([self.worlds[i].handle_visible(rows[k]) for k, i in enumerate(ids)])
+
+    def reset_to(self, env_index: int | np.ndarray, episode_index: int = 0
+                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start every arm in the layout of environment ``env_index`` (an int, or one per
+        arm), episode ``episode_index``, of the current seed; later autoresets continue
+        with that environment's next episodes (see ``QuadrotorVecEnv.reset_to``)."""
+        ids = np.broadcast_to(np.asarray(env_index, dtype=np.int64), (self.num_envs,))
+        if (ids < 0).any() or episode_index < 0:
+            raise ValueError(f"env_index and episode_index must be >= 0, got {env_index}, "
+                             f"{episode_index}")
+        self.layout_ids = ids.copy()
+        self.episode_index[:] = episode_index
+        self._reset_envs(np.arange(self.num_envs))
+        self._episode_return[:] = 0.0
+        self._episode_length[:] = 0
+        return self.observe(), {"student_valid": self.student_mask.copy()}
+
+    def scene(self) -> np.ndarray:
+        """Cabinet positions ``(num_envs, 2)`` (floor below the carcass centre)."""
+        return self.cabinet_xy.copy()
+
+    def trace(self) -> np.ndarray:
+        """Per env ``[grasp x, y, z, drawer opening]``."""
+        return np.concatenate([self.grasp_position, self.drawer[:, :1]], axis=1)
+
+    def camera_info(self) -> dict[str, Any]:
+        """Pinhole model and mount of the camera (for ``sensor_msgs/CameraInfo`` and tf)."""
+        fx, fy, cx, cy = intrinsics(self.image_size, self.image_size, VFOV_DEG)
+        return {
+            "width": self.image_size, "height": self.image_size, "encoding": "rgb8",
+            "fov_deg": {"horizontal": horizontal_fov_deg(self.image_size, self.image_size,
+                                                         VFOV_DEG),
+                        "vertical": VFOV_DEG},
+            "intrinsics": {"fx": fx, "fy": fy, "cx": cx, "cy": cy},
+            "mount": {"parent_frame": "panda_link0", "frame_id": "camera_optical_frame",
+                      "translation": CAMERA_EYE.tolist(),
+                      "rotation_xyzw": CAMERA_QUATERNION_XYZW.tolist()},
+            "near": NEAR, "far": FAR,
+        }
+
+    def policy_contract(self) -> dict[str, Any]:
+        """The robot-specific part of the exported student's policy contract
+        (``sitt_policy_node.contract``)."""
+        return {
+            "task": "arm_drawer",
+            "robot_kind": "arm",
+            "control_rate_hz": 1.0 / CONTROL_DT,
+            "camera": self.camera_info(),
+            "state_fields": [f.to_dict() for f in STUDENT_STATE_FIELDS],
+            "action": {
+                "names": list(ACTION_NAMES), "units": list(ACTION_UNITS),
+                "low": [-1.0] * ACTION_DIM, "high": [1.0] * ACTION_DIM,
+                "scale": ACTION_SCALE.tolist(), "offset": [0.0] * ACTION_DIM,
+                "meaning": "increments of the joint position targets per control step: "
+                           "panda_joint1..7 [rad], then both finger joints [m, + opens]; "
+                           "targets integrate them, clipped to the joint limits; physical "
+                           "value = offset + scale * action",
+                "safe": SAFE_ACTION.tolist(),
+            },
+            "ros": {
+                "joint_state": {"topic": "joint_states", "type": "sensor_msgs/msg/JointState"},
+                "camera": {"topic": "camera/image_raw", "type": "sensor_msgs/msg/Image"},
+                "action": {"topic": "joint_position_increments",
+                           "type": "std_msgs/msg/Float64MultiArray",
+                           "layout": "data = the 8 physical increments in action order"},
+            },
+        }
+
+    def close_extras(self, **kwargs: object) -> None:
+        for world in self.worlds:
+            world.close()
+
+    # ----------------------------------------------------------------- task hooks
+    def _seed(self, seed: int | None) -> None:
+        self.layout_seed = np.array(0 if seed is None else seed, dtype=np.int64)
+        self.episode_index[:] = 0
+        self.layout_ids = np.arange(self.num_envs, dtype=np.int64)
+
+    def _reset_envs(self, env_ids: np.ndarray) -> None:
+        for i in np.asarray(env_ids, dtype=np.int64):
+            rng = np.random.default_rng(
+                [int(self.layout_seed), int(self.layout_ids[i]), int(self.episode_index[i])])
+            cabinet_xy, joints = sample_layout(rng)
+            self.episode_index[i] += 1
+            self.cabinet_xy[i] = cabinet_xy
+            self.targets[i] = joints
+            self.worlds[i].reset(cabinet_xy, joints)
+            self._read(i)
+        self.steps[env_ids] = 0
+        self.max_opening[env_ids] = 0.0
+        self.grasp_steps[env_ids] = 0
+        self.visible_sum[env_ids] = 0.0
+        self.visible_count[env_ids] = 0
+
+    def _read(self, i: int) -> None:
+        (self.joint_position[i], self.joint_velocity[i], self.drawer[i], self.grasp_position[i],
+         rotation) = self.worlds[i].read()
+        self.grasp_rotation[i] = np.reshape(rotation, (3, 3))
+
+    def _step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        actions = np.clip(np.asarray(actions, dtype=np.float64).reshape(self.num_envs,
+                                                                         ACTION_DIM), -1.0, 1.0)
+        self.targets = apply_increments(self.targets, self.joint_position, actions)
+        for i, world in enumerate(self.worlds):
+            world.step(self.targets[i])
+            self._read(i)
+        terms, grasped = self.reward_terms(actions)
+        reward = sum(terms.values())
+        self.steps += 1
+        opening = self.drawer[:, 0]
+        self.max_opening = np.maximum(self.max_opening, opening)
+        self.grasp_steps += grasped
+        if self.track_visibility:
+            ids = np.flatnonzero(self.steps % VISIBILITY_EVERY == 1)
+            self.visible_sum[ids] += self.handle_visibility(ids)
+            self.visible_count[ids] += 1
+        terminated = opening >= SUCCESS_OPENING
+        truncated = (self.steps >= self.episode_steps) & ~terminated
+        summary = {
+            "success": terminated.astype(np.float64),
+            "max_opening": self.max_opening.copy(),
+            "grasped_fraction": self.grasp_steps / np.maximum(self.steps, 1),
+        }
+        if self.track_visibility:
+            summary["handle_visible"] = self.visible_sum / np.maximum(self.visible_count, 1)
+        return reward.astype(np.float32), terminated, truncated, summary
+
+    def reward_terms(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The reward's terms for the current state after ``actions`` (each ``(num_envs,)``)
+        and whether each gripper holds its handle."""
+        to_handle = self.handle_positions() - self.grasp_position
+        dist = np.sqrt(np.einsum("ij,ij->i", to_handle, to_handle))
+        approach = self.grasp_rotation[:, :, 2] @ -self._normal
+        finger_vertical = np.abs(self.grasp_rotation[:, 2, 1])
+        align = 0.5 * (approach + finger_vertical)
+        along = np.clip(to_handle @ self._bar_axis, -HANDLE_POST_Y, HANDLE_POST_Y)
+        off_bar = to_handle - along[:, None] * self._bar_axis
+        gap = self.joint_position[:, 7] + self.joint_position[:, 8]
+        grasped = ((np.sqrt(np.einsum("ij,ij->i", off_bar, off_bar)) < GRASP_RADIUS)
+                   & (gap > GRASP_GAP[0]) & (gap < GRASP_GAP[1])
+                   & (finger_vertical > GRASP_FINGER_VERTICAL))
+        opening = self.drawer[:, 0]
+        terms = {
+            "reach": W_REACH * -np.tanh(dist / REACH_SCALE),
+            "align": W_ALIGN * (align - 1.0),
+            "grasp": W_GRASP * (grasped - 1.0),
+            "open": W_OPEN * (np.clip(opening / SUCCESS_OPENING, 0.0, 1.0) - 1.0),
+            "action": -W_ACTION * np.einsum("ij,ij->i", actions, actions),
+            "success": SUCCESS_BONUS * (opening >= SUCCESS_OPENING),
+        }
+        return terms, grasped
+
+    def _state_vector(self, ids: np.ndarray | slice) -> np.ndarray:
+        return concat_fields(STUDENT_STATE_FIELDS, {
+            "joint_position": (self.joint_position[ids] - _OFFSET) * _SCALE,
+            "joint_velocity": self.joint_velocity[ids],
+        })
+
+    def _teacher_obs(self) -> np.ndarray:
+        to_handle = self.handle_positions() - self.grasp_position
+        return np.concatenate([self._state_vector(slice(None)), to_handle, self.drawer],
+                              axis=1).astype(np.float32)
+
+    def _student_obs(self, env_ids: np.ndarray) -> dict[str, np.ndarray]:
+        return {"image": self.render_images(env_ids), "state": self._state_vector(env_ids)}
+
+
+def apply_increments(targets: np.ndarray, joints: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """New joint targets ``(n, 9)`` from the old ones, the measured joints and actions
+    ``(n, 8)`` in [-1, 1]: arm targets move by ``ACTION_SCALE * a`` but stay within
+    ``MAX_TARGET_LEAD`` of the joints, both finger targets move by the last increment;
+    everything within the joint limits."""
+    out = np.empty_like(targets)
+    arm = targets[:, :7] + ACTION_SCALE[:7] * actions[:, :7]
+    out[:, :7] = np.clip(arm, joints[:, :7] - MAX_TARGET_LEAD, joints[:, :7] + MAX_TARGET_LEAD)
+    out[:, 7:] = targets[:, 7:] + ACTION_SCALE[7] * actions[:, 7:8]
+    return np.clip(out, JOINT_LOWER, JOINT_UPPER)
+
+
+class ArmDrawerEnv(SingleTaskEnv):
+    """A single arm for ``gymnasium.make("sitt/ArmDrawer-v0")``."""
+
+    def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE,
+                 episode_steps: int = EPISODE_STEPS) -> None:
+        super().__init__(ArmDrawerVecEnv(1, seed=seed, image_size=image_size,
+                                         episode_steps=episode_steps))
+
+    def close(self) -> None:
+        self.vec.close()  # disconnects the pybullet client
+
+
+__all__ = ["ACTION_SCALE", "SAFE_ACTION", "ArmDrawerEnv", "ArmDrawerVecEnv", "apply_increments"]
