@@ -19,6 +19,8 @@ from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from sitt_training.executables import find_executable
+
 PACKAGE = "sitt_policy_node"
 EXECUTABLE = "policy_node"
 REPLAY = "sitt-replay"  # console script of sitt_sim_bridge
@@ -27,7 +29,9 @@ REPLAY = "sitt-replay"  # console script of sitt_sim_bridge
 def generate_launch_description() -> LaunchDescription:
     namespace = LaunchConfiguration("namespace")
     replay = ExecuteProcess(
-        cmd=[REPLAY, "--live", "--clock", "--bag", LaunchConfiguration("bag"),
+        # PATH (pip) or lib/<package>/ (colcon install)
+        cmd=[find_executable(REPLAY, "sitt_sim_bridge"), "--live", "--clock",
+             "--bag", LaunchConfiguration("bag"),
              "--model", LaunchConfiguration("model_path"),
              "--rate", LaunchConfiguration("rate"), "--namespace", namespace],
         output="screen",

@@ -12,6 +12,8 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 
+from sitt_training.executables import find_executable
+
 EXECUTABLE = "sitt-train"  # console script of sitt_training
 
 
@@ -29,8 +31,9 @@ def train_command(task: str, method: str, seed: str, overrides: str = "",
 def _train(context, *args, **kwargs):  # OpaqueFunction's signature
     values = {name: LaunchConfiguration(name).perform(context)
               for name in ("task", "method", "seed", "overrides", "out")}
-    return [ExecuteProcess(cmd=train_command(**values), name="sitt_train", output="screen",
-                           sigterm_timeout="30")]
+    cmd = train_command(**values)
+    cmd[0] = find_executable(cmd[0], "sitt_training")  # PATH (pip) or lib/<pkg>/ (colcon)
+    return [ExecuteProcess(cmd=cmd, name="sitt_train", output="screen", sigterm_timeout="30")]
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -481,7 +481,10 @@ def test_replay_launch_file_names_what_exists() -> None:
     # The replay process: the sitt_sim_bridge console script, with flags sitt-replay takes.
     (proc,) = _calls(tree, "ExecuteProcess")
     cmd = {k.arg: k.value for k in proc.keywords}["cmd"].elts
-    script = value(cmd[0])
+    # cmd[0] is find_executable(REPLAY, "sitt_sim_bridge"): PATH or the colcon lib/ dir.
+    assert isinstance(cmd[0], ast.Call) and cmd[0].func.id == "find_executable"
+    script, package = (value(a) for a in cmd[0].args)
+    assert package == "sitt_sim_bridge"
     bridge = {ep.name: ep.value for ep in distribution("sitt_sim_bridge").entry_points
               if ep.group == "console_scripts"}
     assert bridge.get(script) == "sitt_sim_bridge.replay:main" and SITT_REPLAY.is_file()

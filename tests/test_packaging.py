@@ -67,6 +67,26 @@ def test_colcon_installed_policy_node_runs(colcon_install, ros_env):
     assert where.stdout.strip().startswith(str(site)), where.stdout
 
 
+def test_launch_files_find_console_scripts_in_a_colcon_install(colcon_install):
+    """Off PATH (a ROS install), sitt-train and sitt-replay are found in lib/<package>/."""
+    prefixes = os.pathsep.join(str(colcon_install / p) for p in PACKAGES)
+    code = ('from sitt_training.executables import find_executable as f; '
+            'print(f("sitt-train", "sitt_training")); print(f("sitt-replay", "sitt_sim_bridge")); '
+            'print(f("no-such-script", "sitt_training"))')
+    env = dict(os.environ, PATH='/usr/bin:/bin', AMENT_PREFIX_PATH=prefixes)
+    out = _run([sys.executable, '-c', code], env)
+    assert out.returncode == 0, out.stderr
+    train, replay, missing = out.stdout.split()
+    assert train == str(colcon_install / 'sitt_training' / 'lib' / 'sitt_training' / 'sitt-train')
+    assert replay == str(colcon_install / 'sitt_sim_bridge' / 'lib' / 'sitt_sim_bridge'
+                         / 'sitt-replay')
+    assert missing == 'no-such-script'
+    # With the venv on PATH (the pip install), PATH wins.
+    env['PATH'] = f'{VENV_BIN}{os.pathsep}/usr/bin:/bin'
+    out = _run([sys.executable, '-c', code], env)
+    assert out.stdout.split()[0] == str(VENV_BIN / 'sitt-train')
+
+
 @pytest.mark.parametrize('pkg', PACKAGES)
 def test_editable_install_points_at_the_source(pkg):
     spec = importlib.util.find_spec(pkg)
