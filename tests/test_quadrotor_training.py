@@ -69,3 +69,24 @@ def test_eval_cli_reports_perception_metrics_and_draws_flights(tmp_path: Path) -
         assert 0.0 <= report[role]["obstacles_in_view"] <= 4.0
         assert 0.0 <= report[role]["crash_pillar"] + report[role]["crash_bounds"] <= 1.0
     assert png.stat().st_size > 10_000
+
+
+def test_batched_evaluation_flies_the_same_episodes(tmp_path: Path, monkeypatch) -> None:
+    """Tasks with heavy environments (max_eval_envs) are evaluated in batches started by
+    reset_to: per episode, the same results as all episodes at once."""
+    from sitt_training.envs.quadrotor import QuadrotorVecEnv
+    from sitt_training.evaluation import evaluate
+
+    policy = Trainer(load_config(overrides=[*TINY, "method.name=bc"]), tmp_path,
+                     show_progress=False).policy
+    kwargs = {"episode_steps": 30}
+    whole = evaluate(policy, "quadrotor", kwargs, "student", 7, record_traces=True)
+    monkeypatch.setattr(QuadrotorVecEnv, "max_eval_envs", 3)
+    batched = evaluate(policy, "quadrotor", kwargs, "student", 7, record_traces=True)
+    assert set(whole.per_episode) == set(batched.per_episode)
+    for key, values in whole.per_episode.items():
+        np.testing.assert_allclose(batched.per_episode[key], values, rtol=1e-5, err_msg=key)
+    np.testing.assert_array_equal(batched.scenes, whole.scenes)
+    assert len(batched.traces) == 7
+    for a, b in zip(whole.traces, batched.traces, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .envs import make_task
+from .envs import TASKS, make_task
 from .networks import TeacherStudentPolicy
 from .obs import to_torch
 from .seeds import MAX_TRAIN_SEED, TEST_SEED, VALIDATION_SEED
@@ -43,17 +43,57 @@ class EvalResult:
 @torch.no_grad()
 def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any], role: str,
              episodes: int, seed: int = TEST_SEED, record_traces: bool = False) -> EvalResult:
-    """Run ``episodes`` episodes, one per environment, with deterministic actions."""
+    """Run ``episodes`` episodes, episode ``k`` in the layout of environment ``k`` of the
+    task built with ``seed``, with deterministic actions. Tasks whose environments are
+    heavy (``max_eval_envs``, e.g. one physics client each) run in batches of at most that
+    many environments, each started on its episodes' layouts by ``reset_to``."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    env = make_task(task, num_envs=episodes, seed=seed, **task_kwargs)
-    env.set_student_mask(np.full(episodes, role == "student"))
+    batch = getattr(TASKS[task], "max_eval_envs", None) or episodes
+    summary: dict[str, list[np.ndarray]] = {}
+    traces: list[np.ndarray] = []
+    scenes: list[np.ndarray] = []
+    for first in range(0, episodes, batch):
+        ids = np.arange(first, min(first + batch, episodes))
+        env = make_task(task, num_envs=len(ids), seed=seed, **task_kwargs)
+        part = _run(policy, env, role, seed, ids if first else None, record_traces)
+        env.close()
+        for key, values in part[0].items():
+            summary.setdefault(key, []).append(values)
+        traces += part[1]
+        if part[2] is not None:
+            scenes.append(part[2])
+    merged = {key: np.concatenate(values) for key, values in summary.items()}
+    extra = {key: float(values.mean()) for key, values in merged.items()
+             if key not in ("r", "l", "success")}
+    return EvalResult(
+        role=role,
+        episodes=episodes,
+        success=float(merged["success"].mean()),
+        mean_return=float(merged["r"].mean()),
+        mean_length=float(merged["l"].mean()),
+        extra=extra,
+        traces=traces,
+        scenes=np.concatenate(scenes) if scenes else None,
+        per_episode=merged,
+    )
+
+
+def _run(policy: TeacherStudentPolicy, env: Any, role: str, seed: int,
+         layouts: np.ndarray | None, record_traces: bool
+         ) -> tuple[dict[str, np.ndarray], list[np.ndarray], np.ndarray | None]:
+    """One episode per environment of ``env`` (on environments ``layouts`` of the seed, if
+    given): the episode summaries, and traces and scenes when recorded."""
+    n = env.num_envs
+    env.set_student_mask(np.full(n, role == "student"))
     obs, _ = env.reset(seed=seed)
-    finished = np.zeros(episodes, dtype=bool)
+    if layouts is not None:
+        obs, _ = env.reset_to(layouts)
+    finished = np.zeros(n, dtype=bool)
     summary: dict[str, np.ndarray] = {}
-    traces: list[list[np.ndarray]] = [[] for _ in range(episodes)]
+    traces: list[list[np.ndarray]] = [[] for _ in range(n)]
     scenes = env.scene() if record_traces else None
     if record_traces:
         _append(traces, env.trace(), finished)
@@ -64,30 +104,18 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
             out = policy.student_out(to_torch(obs["student"]))
         actions = policy.decoder.deterministic(out).numpy()
         obs, _, _, _, infos = env.step(actions)
-        ended = infos.get("_episode", np.zeros(episodes, dtype=bool)) & ~finished
+        ended = infos.get("_episode", np.zeros(n, dtype=bool)) & ~finished
         if record_traces:
             live = finished | ended  # ended episodes take their final point below
             _append(traces, env.trace(), live)
             if ended.any():
                 _append(traces, infos["final_trace"], ~ended)
         for key, values in infos.get("episode", {}).items():
-            summary.setdefault(key, np.zeros(episodes, dtype=np.float64))[ended] = values[ended]
+            summary.setdefault(key, np.zeros(n, dtype=np.float64))[ended] = values[ended]
         finished |= ended
         if role == "student" and ended.any():  # stop rendering for finished episodes
             env.set_student_mask(~finished)
-    extra = {key: float(values.mean()) for key, values in summary.items()
-             if key not in ("r", "l", "success")}
-    return EvalResult(
-        role=role,
-        episodes=episodes,
-        success=float(summary["success"].mean()),
-        mean_return=float(summary["r"].mean()),
-        mean_length=float(summary["l"].mean()),
-        extra=extra,
-        traces=[np.array(t) for t in traces] if record_traces else [],
-        scenes=scenes,
-        per_episode=summary,
-    )
+    return summary, [np.array(t) for t in traces] if record_traces else [], scenes
 
 
 def _append(traces: list[list[np.ndarray]], points: np.ndarray | None,

@@ -147,6 +147,9 @@ class ArmDrawerVecEnv(TeacherStudentVecEnv):
     (the mean fraction of the handle the camera saw).
     """
 
+    # ~31 MB per pybullet world: evaluation flies its episodes 32 worlds at a time.
+    max_eval_envs = 32
+
     _state_attrs = (
         "cabinet_xy", "targets", "steps", "episode_index", "layout_seed", "layout_ids",
         "max_opening", "grasp_steps", "visible_sum", "visible_count", "joint_position",

@@ -33,6 +33,9 @@ class TeacherStudentVecEnv(VectorEnv):
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
     # Attributes that hold the simulation state, for exact checkpoint/resume.
     _state_attrs: tuple[str, ...] = ()
+    # Evaluation runs at most this many environments at once (None: all episodes at once).
+    # A task that sets it must have ``reset_to(env_ids)``.
+    max_eval_envs: int | None = None
 
     def __init__(
         self,
