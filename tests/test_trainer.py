@@ -170,3 +170,24 @@ def test_unknown_yaml_section_in_file(tmp_path: Path) -> None:
         load_config(bad)
     assert os.path.exists(bad)
     assert generate_layouts(0, 1).shape == (1, GRID, GRID)
+
+
+def test_second_signal_stops_at_once_without_a_traceback(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    # Iterations of ~1 s, so both signals land inside the same one.
+    args = [_cli("sitt-train"), "--task", "color_maze", "--method", "sitt", "--seed", "1",
+            "--out", str(run), "--no-progress", "--set=train.iterations=100000",
+            "--set=train.eval_every=0", "--set=train.torch_threads=1",
+            "--set=train.checkpoint_every=1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not checkpoints(run):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err, err
+    assert "stopped at once" in err and f"sitt-train --resume {run}" in err, err
+    assert "the last checkpoint is model_" in err, err

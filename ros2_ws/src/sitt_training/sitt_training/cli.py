@@ -88,7 +88,14 @@ def train_main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
     print(f"run directory: {run_dir}")
-    result = trainer.train()
+    try:
+        result = trainer.train()
+    except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stopped at once, nothing saved
+        found = checkpoints(run_dir)
+        last = f"the last checkpoint is {found[-1].name}" if found else "no checkpoint yet"
+        print(f"stopped at once at iteration {trainer.iteration} ({last}); continue with: "
+              f"sitt-train --resume {run_dir}", file=sys.stderr)
+        return 130
     print(json.dumps({k: result[k] for k in ("status", "iteration", "env_steps", "wall_time")}))
     if result["status"] == "interrupted":
         print(f"interrupted; continue with: sitt-train --resume {run_dir}")
