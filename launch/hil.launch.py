@@ -1,8 +1,10 @@
-"""Hardware-in-the-loop: the sim bridge serves the quadrotor task over ROS and the onboard
-policy node (unchanged) flies it; both run on the bridge's /clock (use_sim_time).
+"""Hardware-in-the-loop: the sim bridge serves a task over ROS (the quadrotor, or the arm
+with task:=arm_drawer) and the onboard policy node (unchanged) runs it; both run on the
+bridge's /clock (use_sim_time).
 
     ros2 launch launch/hil.launch.py model_path:=/abs/path/student.onnx episodes:=50
     ros2 launch launch/hil.launch.py model_path:=... mode:=realtime record:=/tmp/hil_bag
+    ros2 launch launch/hil.launch.py model_path:=/abs/arm/student.onnx task:=arm_drawer
 
 The node is triggered by the camera (one action per frame), which lockstep needs. The
 bridge prints a JSON summary when the episodes are done; the launch then shuts down.
@@ -35,7 +37,7 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         emulate_tty=True,
         parameters=[{
-            "task": "quadrotor",
+            "task": ParameterValue(LaunchConfiguration("task"), value_type=str),
             "seed": ParameterValue(LaunchConfiguration("seed"), value_type=int),
             "episodes": ParameterValue(LaunchConfiguration("episodes"), value_type=int),
             "mode": ParameterValue(LaunchConfiguration("mode"), value_type=str),
@@ -66,6 +68,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "model_path",
             description="exported student.onnx (student.contract.json beside it)"),
+        DeclareLaunchArgument("task", default_value="quadrotor",
+                              description="the model's task: quadrotor or arm_drawer"),
         DeclareLaunchArgument("episodes", default_value="10",
                               description="episodes to fly, then shut down"),
         DeclareLaunchArgument("mode", default_value="lockstep",

@@ -22,7 +22,11 @@ Schema (``version`` 1), top-level keys:
 * ``action``: ``{names, units, low, high, scale, offset, meaning, safe}``: the model
   outputs a normalised action in ``[low, high]``; its physical value is
   ``offset + scale * action``; ``safe`` is the normalised action to publish when the policy
-  must not act (e.g. hover);
+  must not act (e.g. hover). Optional ``integrate``: the action is a per-step increment that
+  the node integrates into absolute targets and publishes instead (``integrators``: kind
+  ``joint_position_target`` with ``joints``, ``action_index``, ``step_scale``, ``lower``,
+  ``upper``, ``max_lead``); then ``offset`` is 0, ``scale`` equals ``step_scale``, ``safe``
+  is 0 (hold the targets) and ``ros.action.type`` is ``std_msgs/msg/Float64MultiArray``;
 * ``ros``: default topic names and message types of the inputs and the action;
 * ``provenance``: where the model came from (run, checkpoint, iteration, date).
 """
@@ -34,6 +38,9 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+
+from .actions import FLOAT64_ARRAY
+from .integrators import JointTargetIntegrator
 
 CONTRACT_VERSION = 1
 METADATA_KEY = "sitt_contract"
@@ -137,6 +144,8 @@ def validate_contract(contract: dict[str, Any]) -> dict[str, Any]:
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and lo <= safe <= hi):
             raise ContractError(f"contract.action: bounds/safe value of {action['names'][i]!r} "
                                 f"are invalid (low {lo}, high {hi}, safe {safe})")
+    if "integrate" in action:
+        _check_integrate(action, contract["ros"])
     outputs = contract["outputs"]
     if not isinstance(outputs, list) or len(outputs) != 1:
         raise ContractError("contract.outputs: expected exactly one output (the action)")
@@ -145,6 +154,27 @@ def validate_contract(contract: dict[str, Any]) -> dict[str, Any]:
         raise ContractError(f"contract.outputs[0]: width {outputs[0]['shape'][-1]} but "
                             f"{n} action names")
     return contract
+
+
+def _check_integrate(action: dict[str, Any], ros: Any) -> None:
+    """An integrated action: the integrator's own checks, and the action section must
+    describe the increments it integrates."""
+    try:
+        integrator = JointTargetIntegrator.from_contract(action["integrate"],
+                                                         len(action["names"]))
+    except ValueError as err:
+        raise ContractError(f"contract.action.integrate: {err}") from err
+    if (any(float(v) != 0.0 for v in action["offset"])
+            or [float(v) for v in action["scale"]] != integrator.step_scale.tolist()):
+        raise ContractError("contract.action: with integrate, the physical value is the "
+                            "increment: offset must be 0 and scale equal integrate.step_scale")
+    if any(float(v) != 0.0 for v in action["safe"]):
+        raise ContractError(f"contract.action.safe: must be all 0 with integrate (the safe "
+                            f"action holds the targets), got {action['safe']}")
+    kind = ros.get("action", {}).get("type") if isinstance(ros, dict) else None
+    if kind != FLOAT64_ARRAY:
+        raise ContractError(f"contract.ros.action.type: integrated targets are published as "
+                            f"{FLOAT64_ARRAY}, got {kind!r}")
 
 
 def sha256_file(path: str | Path) -> str:

@@ -6,6 +6,19 @@ size and encoding, and what the action means (``actions.py``). The safety state 
 (``safety.py``) decides each control step whether the policy acts or the contract's safe
 action is published.
 
+Integrated actions (contract ``action.integrate``, the arm): the policy's action is a
+per-step increment of joint position targets; the node integrates it with
+``integrators.JointTargetIntegrator`` (the environment's own code) against the measured
+joint positions of ``sensor_msgs/JointState`` (matched by name) and publishes the absolute
+targets as ``std_msgs/Float64MultiArray`` (ros2_control's forward position controller).
+The targets start at the first joint state received and restart from the measured
+positions whenever the policy takes over (the first RUNNING step after any other state),
+as an episode of the environment starts with its targets at the measured joints (and
+targets that led the joints before a HOLD do not jerk the arm when it ends). In every other
+state the safe action (a zero increment) holds the targets, still clamped to the limits and
+the lead bound.
+Before the first joint state there is nothing to hold: nothing is published.
+
 Deploy-side rule: import only rclpy, numpy, onnxruntime and ROS messages here, never
 torch, pybullet or sitt_training.
 """
@@ -35,7 +48,16 @@ from std_srvs.srv import SetBool, Trigger
 
 from .actions import FLOAT64_ARRAY, TWIST_STAMPED, ActionMap, FieldWriter, output_fields
 from .contract import ContractError, load_policy, sha256_file
-from .observation import ImageConverter, InputError, NonFiniteInput, StateBuilder
+from .integrators import JointTargetIntegrator
+from .observation import (
+    JOINT_STATE,
+    FieldSpec,
+    ImageConverter,
+    InputError,
+    NonFiniteInput,
+    StateBuilder,
+    field_value,
+)
 from .params import (
     EXECUTORS,
     EXIT_BAD_PARAMETER,
@@ -231,6 +253,7 @@ class PolicyNode(Node):
         self.builder = StateBuilder(c["state_fields"])
         self.actions = ActionMap(c["action"])
         self.prev_action = self.actions.safe.copy()  # before the first step: the safe one
+        self._setup_integrator(c["action"])
         self.parts: dict[str, np.ndarray] = {}
         state_input = next(i for i in c["inputs"] if i["role"] == "state")
         camera_input = next((i for i in c["inputs"] if i["role"] == CAMERA), None)
@@ -239,7 +262,7 @@ class PolicyNode(Node):
         self.out_names = [c["outputs"][0]["name"]]
         self.feeds: dict[str, np.ndarray] = {}
         self.image: np.ndarray | None = None
-        names = ([CAMERA] if camera_input else []) + list(self.builder.inputs)
+        names = ([CAMERA] if camera_input else []) + list(self.state_inputs)
         self.slots = {n: InputSlot(n, float(self.p[f"max_age_{n}_s"])) for n in names}
         self.topics = {n: self.p[f"{n}_topic"] for n in names}
         if camera_input:
@@ -248,7 +271,7 @@ class PolicyNode(Node):
                                      qos_profile_sensor_data)
         elif self.trigger == CAMERA:
             raise ValueError("trigger=camera but the model has no camera input")
-        for name in self.builder.inputs:
+        for name in self.state_inputs:
             type_name = c["ros"].get(name, {}).get("type", DEFAULT_INPUT_TYPES[name])
             # Odometry and joint states are sensor streams (best effort matches both kinds
             # of publisher); commands are usually reliable, so keep them reliable.
@@ -263,6 +286,23 @@ class PolicyNode(Node):
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.nonfinite_outputs = 0
         self.inference_errors = 0
+
+    def _setup_integrator(self, action: dict[str, Any]) -> None:
+        """Integrated actions need the measured joint positions, state fields or not."""
+        self.state_inputs = list(self.builder.inputs)
+        self.integrator: JointTargetIntegrator | None = None
+        self.targets: np.ndarray | None = None  # the published joint targets
+        self.measured: np.ndarray | None = None  # newest valid joint positions, target order
+        self._acting = False  # the last step published the policy's own action
+        if "integrate" not in action:
+            return
+        self.integrator = JointTargetIntegrator.from_contract(action["integrate"],
+                                                              len(self.actions.names))
+        joints = list(self.integrator.joints)
+        self.joint_reader = FieldSpec("action.integrate.joints", len(joints), JOINT_STATE,
+                                      "position", "none", {"joints": joints})
+        if JOINT_STATE not in self.state_inputs:
+            self.state_inputs.append(JOINT_STATE)
 
     def _setup_output(self, ros_action: dict[str, Any]) -> None:
         type_name = ros_action.get("type", TWIST_STAMPED)
@@ -283,8 +323,10 @@ class PolicyNode(Node):
         self.debug_pub = (self.create_publisher(Float64MultiArray, "~/debug", 10)
                           if self.p["publish_debug"] else None)
         n_act = len(self.actions.names)
-        segments = [("observation", self.builder.size), ("action", n_act),
-                    ("inference_ms", 1)]
+        segments = [("observation", self.builder.size), ("action", n_act)]
+        if self.integrator is not None:
+            segments.append(("target", len(self.integrator.joints)))
+        segments.append(("inference_ms", 1))
         segments += [(f"age_{n}_s", 1) for n in self.slots] + [("state", 1)]
         self.debug_dims = [MultiArrayDimension(label=label, size=size, stride=size)
                            for label, size in segments]
@@ -342,10 +384,18 @@ class PolicyNode(Node):
     def _on_state_input(self, name: str, msg: Any) -> None:
         slot = self.slots[name]
         try:
-            self.parts.update(self.builder.extract(name, msg))
-            slot.stamp_ns, slot.error = self._now_ns(), ""
+            parts = self.builder.extract(name, msg) if name in self.builder.inputs else {}
+            measured = (field_value(self.joint_reader, msg)
+                        if name == JOINT_STATE and self.integrator is not None else None)
         except InputError as err:
             self._reject(slot, err)
+            return
+        self.parts.update(parts)
+        if measured is not None:
+            self.measured = measured
+            if self.targets is None:  # the integration starts at the first joint state
+                self.targets = self.integrator.hold(measured)
+        slot.stamp_ns, slot.error = self._now_ns(), ""
 
     def _input_status(self, now: int) -> InputStatus:
         missing, stale, invalid = [], [], []
@@ -384,9 +434,10 @@ class PolicyNode(Node):
                     self.nonfinite_outputs += 1
                     self.safety.check_output(False, "non-finite policy output")
         # Only RUNNING after the output check lets the policy's action through.
-        action = self.actions.clip(out if self.safety.may_act else self.actions.safe)
+        acting = self.safety.may_act
+        action = self.actions.clip(out if acting else self.actions.safe)
         self.prev_action = action
-        self._publish_action(action)
+        self._publish_action(action, acting)
         self.steps += 1
         self.window_steps += 1
         if self.safety.state is not before:
@@ -421,9 +472,27 @@ class PolicyNode(Node):
         else:
             self.get_logger().warning(text)
 
-    def _publish_action(self, action: np.ndarray) -> None:
-        physical = self.actions.to_physical(action)
+    def _integrate(self, action: np.ndarray, acting: bool) -> np.ndarray | None:
+        """The joint targets after this step's (normalised) action; None before the first
+        joint state."""
+        if self.measured is None:
+            return None
+        if acting and not self._acting:  # the policy takes over: from the measured joints
+            self.targets = self.integrator.hold(self.measured)
+        self._acting = acting
+        self.targets = self.integrator.step(self.targets, self.measured, action)
+        return self.targets
+
+    def _publish_action(self, action: np.ndarray, acting: bool) -> None:
         msg = self.action_msg
+        if self.integrator is not None:
+            targets = self._integrate(action, acting)
+            if targets is None:
+                return  # no joint state yet: no position to hold, so no command at all
+            msg.data = targets.tolist()
+            self.action_pub.publish(msg)
+            return
+        physical = self.actions.to_physical(action)
         if self.action_type == TWIST_STAMPED:
             msg.header.stamp = self.get_clock().now().to_msg()
             self.action_writer.write(physical)
@@ -437,6 +506,10 @@ class PolicyNode(Node):
         buf[:n] = math.nan if obs is None else obs
         k = n + len(action)
         buf[n:k] = action
+        if self.integrator is not None:
+            j = len(self.integrator.joints)
+            buf[k:k + j] = math.nan if self.targets is None else self.targets
+            k += j
         buf[k] = inference_ms
         for i, slot in enumerate(self.slots.values()):
             buf[k + 1 + i] = slot.age_s(now)

@@ -1,28 +1,36 @@
 """``sim_bridge``: a sitt_training task served over ROS as a real robot would serve it.
 
-One simulated drone (``QuadrotorVecEnv(num_envs=1)``) publishes what its drivers would:
-``/clock`` (the simulator owns time: every stamp is sim time), odometry, the velocity
-command, the camera image and its ``CameraInfo``; it applies the action topic's
-``TwistStamped`` (mapped back with the contract's scale/offset). Episode ``k`` flies the
-layout of environment ``k`` of ``sitt_training.evaluation.evaluate(..., seed)``, so a HIL
-run compares with the in-process evaluation episode by episode.
+One simulated robot (the task with ``num_envs=1``) publishes what its drivers would:
+``/clock`` (the simulator owns time: every stamp is sim time), the camera image and its
+``CameraInfo``, and the task's state topics; it applies what comes back on the action
+topic. The task-specific parts live in ``adapters.py``: the quadrotor publishes odometry
+and the velocity command and takes a ``TwistStamped`` (mapped back with the contract's
+scale/offset); the arm (``arm_drawer``) publishes ``JointState`` and takes absolute joint
+position targets (``Float64MultiArray``), which the environment applies as they are.
+Episode ``k`` runs the layout of environment ``k`` of
+``sitt_training.evaluation.evaluate(..., seed)``, so a HIL run compares with the in-process
+evaluation episode by episode.
 
 Modes:
 
-* ``lockstep``: for each step publish clock, odometry and (at its rate) the command, make
-  sure the policy node has taken them (a round trip to its ``get_parameters`` service:
-  rclpy serves subscriptions before services, and DDS delivers one participant's samples
-  in order), then the image; wait for the action whose stamp equals the observation's sim
-  time; step.
+* ``lockstep``: for each step publish clock and the state topics (the quadrotor's command
+  at its rate), make sure the policy node has taken them (a round trip to its
+  ``get_parameters`` service: rclpy serves subscriptions before services, and DDS delivers
+  one participant's samples in order), then the image; wait for the action answering it
+  (stamped actions: the stamp equals the observation's sim time; unstamped ones, the arm's
+  targets: the first valid one that arrives after the image); step.
   Deterministic and faster than real time; the node must run with ``trigger:=camera`` and
   ``use_sim_time:=true``.
 * ``realtime``: a wall-clock timer at the control rate; each tick applies the newest valid
   action (the safe action when none answered the last observation) and publishes the next
   observation. Late and missing actions and the loop's jitter are counted.
 
-Between episodes the simulation holds ``reset_hold_s`` of sim time with no sensor data, so
-the node's inputs go stale and it publishes its safe action: its previous action (part of
-the observation) restarts from the safe one, as the environment's does after a reset.
+Between episodes the simulation holds ``reset_hold_s`` of sim time with no camera frames,
+so the node's inputs go stale and it publishes its safe action: its previous action (part
+of the quadrotor's observation) restarts from the safe one, and the arm node restarts its
+joint targets from the measured joints at the next frame, as the environment does after a
+reset. (Lockstep sends the arm's joint state before that hold, so that a node that never
+had one has a position to hold and answers.)
 
 With ``teacher_checkpoint`` the bridge runs a training run's privileged teacher itself and
 publishes its actions on the action topic (demonstrations; no policy node needed).
@@ -44,8 +52,6 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from geometry_msgs.msg import TwistStamped
-from nav_msgs.msg import Odometry
 from rcl_interfaces.srv import GetParameters
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.clock import Clock, ClockType
@@ -68,39 +74,35 @@ from sitt_policy_node.params import (
     set_up,
 )
 from sitt_training.envs import TASKS
-from sitt_training.envs.quadrotor_dynamics import HOVER_ACTION
 from sitt_training.seeds import TEST_SEED
 
+from .adapters import ADAPTERS, ONE
 from .episodes import episode_result, summarise
 from .messages import (
     BASE_FRAME,
     WORLD_FRAME,
-    ActionCodec,
     ActionError,
     camera_info_msg,
     clock_msg,
-    command_msg,
     image_msg,
-    odometry_msg,
     stamp,
-    stamp_ns,
 )
 
 NODE_NAME = "sim_bridge"
 MODES = ("lockstep", "realtime")
-SUPPORTED_TASKS = ("quadrotor",)  # tasks with a policy contract (ROS topics and a camera)
+SUPPORTED_TASKS = tuple(ADAPTERS)  # tasks with a policy contract (ROS topics and a camera)
 EXIT_BAD_MODEL = 2
 EXIT_NO_NODE = 3
 EXIT_INTERRUPTED = 130
 HOLD_TIMEOUT_S = 2.0  # lockstep: wait this long for the node's safe action between episodes
 SETTLE_S = 0.3  # after discovery, so the first messages are not lost to late matching
 LOG_THROTTLE_S = 2.0
-ONE = np.zeros(1, dtype=np.int64)  # the ids of the single drone
 
 
 # Every knob is read once at start (read-only).
 PARAMETERS = (
-    Param("task", "quadrotor", "task of sitt_training.envs to simulate (quadrotor)"),
+    Param("task", "quadrotor", "task of sitt_training.envs to simulate (quadrotor, "
+          "arm_drawer)"),
     Param("episode_steps", 0, "episode length in control steps; 0: the task's own (shorter "
           "episodes for tests and benchmarks)", 0, 10**9),
     Param("seed", TEST_SEED, "layout seed: episode k flies environment k of "
@@ -112,8 +114,8 @@ PARAMETERS = (
     Param("control_rate_hz", 0.0, "realtime: wall-clock steps per second; 0: the task's "
           "control rate. Sim time always advances by the task's control period per step",
           0.0, 10000.0),
-    Param("command_rate_hz", 10.0, "rate of the velocity command (constant within an "
-          "episode; also sent with each episode's first frame); 0: every step. Keep "
+    Param("command_rate_hz", 10.0, "quadrotor: rate of the velocity command (constant within "
+          "an episode; also sent with each episode's first frame); 0: every step. Keep "
           "1/rate below the node's max_age_command_s", 0.0, 10000.0),
     Param("model_contract", "", "policy contract (student.contract.json or the .onnx beside "
           "it) whose ros topic names, camera and action map to use; empty: the task's own"),
@@ -138,17 +140,23 @@ PARAMETERS = (
     Param("executor", "events", "'events' (rclpy's experimental C++ EventsExecutor, faster) "
           "or 'single_threaded' (rclpy's Python SingleThreadedExecutor)"),
     Param("exit_on_done", True, "exit after the last episode; false: stay up (idle)"),
-    Param("world_frame", WORLD_FRAME, "frame_id of odometry and command (ENU)"),
-    Param("base_frame", BASE_FRAME, "child_frame_id of odometry; the action's frame_id"),
+    Param("world_frame", WORLD_FRAME, "quadrotor: frame_id of odometry and command (ENU)"),
+    Param("base_frame", BASE_FRAME, "quadrotor: child_frame_id of odometry; the action's "
+          "frame_id"),
 )
-# Declared once the contract is known: their defaults come from its ros section.
+# Declared once the contract is known: their defaults come from its ros section. The state
+# topics only for the tasks that publish them (odometry and command: quadrotor; joint
+# states: arm_drawer).
 TOPIC_PARAMETERS = (
     Param("camera_topic", None, "sensor_msgs/Image out (rgb8, sensor-data QoS)"),
     Param("camera_info_topic", None, "sensor_msgs/CameraInfo out; default: camera_info "
           "beside the image topic"),
     Param("odometry_topic", None, "nav_msgs/Odometry out"),
     Param("command_topic", None, "geometry_msgs/TwistStamped velocity command out"),
-    Param("action_topic", None, "geometry_msgs/TwistStamped action in (out with a teacher)"),
+    Param("joint_state_topic", None, "sensor_msgs/JointState out"),
+    Param("action_topic", None, "the contract's action in (out with a teacher): "
+          "geometry_msgs/TwistStamped (quadrotor) or std_msgs/Float64MultiArray joint "
+          "targets (arm_drawer)"),
 )
 
 
@@ -193,8 +201,10 @@ class SimBridge(Node):
         self.spinner = make_executor(self.p["executor"])
         task_kwargs = {"episode_steps": int(p["episode_steps"])} if p["episode_steps"] else {}
         self.teacher = self._load_teacher()
+        adapter = ADAPTERS[p["task"]]
         try:
-            self.env = TASKS[p["task"]](num_envs=1, seed=int(p["seed"]), **task_kwargs)
+            self.env = TASKS[p["task"]](num_envs=1, seed=int(p["seed"]), **task_kwargs,
+                                        **adapter.env_kwargs)
         except (TypeError, ValueError) as err:
             raise self._bad(f"cannot build task {p['task']} with {task_kwargs}: {err}") from err
         self.env.set_student_mask(np.zeros(1, dtype=bool))  # the bridge renders itself
@@ -204,9 +214,11 @@ class SimBridge(Node):
         rate = float(p["control_rate_hz"]) or 1e9 / self.dt_ns
         self.period_s = 1.0 / rate
         self.hold_steps = max(1, math.ceil(float(p["reset_hold_s"]) * 1e9 / self.dt_ns))
-        command_rate = float(p["command_rate_hz"]) or 1e9 / self.dt_ns
-        self.command_period_ns = round(1e9 / command_rate)
-        self.command_due = 0
+        try:
+            self.adapter = adapter(self, self.env, self.contract, p, self._publish, self.dt_ns)
+        except (KeyError, ValueError) as err:
+            raise StartupError(f"cannot serve {p['task']} with this contract: {err}",
+                               EXIT_BAD_MODEL) from err
         try:
             self._build_io()
         except InvalidTopicNameException as err:
@@ -216,7 +228,7 @@ class SimBridge(Node):
         self.get_logger().info(
             f"ready: task {p['task']} seed {p['seed']}, {p['episodes']} episode(s), "
             f"{self.mode}{f' at {rate:g} Hz' if self.mode == 'realtime' else ''}; "
-            f"out {', '.join(self.topic_names[k] for k in ('camera', 'odometry', 'command'))}, "
+            f"out {', '.join(self.topic_names[k] for k in ('camera', *self.adapter.inputs))}, "
             f"action {'out (teacher)' if self.teacher else 'in'} "
             f"{self.topic_names['action']}"
             f"{'; recording to ' + p['record'] if p['record'] else ''}")
@@ -255,15 +267,18 @@ class SimBridge(Node):
     def _build_io(self) -> None:
         c, p = self.contract, self.p
         ros = c["ros"]
-        names = {"camera": ros["camera"]["topic"], "odometry": ros["odometry"]["topic"],
-                 "command": ros["command"]["topic"], "action": ros["action"]["topic"]}
+        try:
+            names = {key: ros[key]["topic"] for key in ("camera", "action",
+                                                        *self.adapter.inputs)}
+        except KeyError as err:
+            raise StartupError(f"the contract's ros section has no {err} topic",
+                               EXIT_BAD_MODEL) from err
         names["camera_info"] = names["camera"].rsplit("/", 1)[0] + "/camera_info" \
             if "/" in names["camera"] else "camera_info"
         for param in TOPIC_PARAMETERS:
             key = param.name.removesuffix("_topic")
-            p[param.name] = self._declare(param, names[key])
-        self.codec = ActionCodec.from_contract(c["action"], p["base_frame"])
-        self.safe_action = np.asarray(c["action"].get("safe", HOVER_ACTION), np.float64)
+            if key in names:
+                p[param.name] = self._declare(param, names[key])
         self.camera_frame = c["camera"]["mount"]["frame_id"]
         self.camera_info = camera_info_msg(c["camera"], self.camera_frame)
         reliable = QoSProfile(depth=10)
@@ -271,16 +286,16 @@ class SimBridge(Node):
         self.image_pub = self.create_publisher(Image, p["camera_topic"], qos_profile_sensor_data)
         self.info_pub = self.create_publisher(CameraInfo, p["camera_info_topic"],
                                               qos_profile_sensor_data)
-        # Reliable writers match best-effort (sensor-data) readers too.
-        self.odom_pub = self.create_publisher(Odometry, p["odometry_topic"], reliable)
-        self.cmd_pub = self.create_publisher(TwistStamped, p["command_topic"], reliable)
+        self.input_pubs = self.adapter.create_publishers(
+            {key: p[f"{key}_topic"] for key in self.adapter.inputs})
         latched = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.result_pub = self.create_publisher(String, "~/episode_result", latched)
+        action_type = self.adapter.action_type
         if self.teacher is not None:
-            self.action_pub = self.create_publisher(TwistStamped, p["action_topic"], reliable)
+            self.action_pub = self.create_publisher(action_type, p["action_topic"], reliable)
             self.action_sub = None
         else:
-            self.action_sub = self.create_subscription(TwistStamped, p["action_topic"],
+            self.action_sub = self.create_subscription(action_type, p["action_topic"],
                                                        self._on_action, reliable)
         self.recorder = self._open_recorder()
         self.debug_sub = None
@@ -300,7 +315,7 @@ class SimBridge(Node):
             return None
         from .bags import BagError, BagWriter
 
-        pubs = [self.clock_pub, self.image_pub, self.info_pub, self.odom_pub, self.cmd_pub,
+        pubs = [self.clock_pub, self.image_pub, self.info_pub, *self.input_pubs,
                 self.result_pub]
         pubs += [self.action_pub] if self.teacher is not None else []
         try:
@@ -308,7 +323,7 @@ class SimBridge(Node):
             for pub in pubs:
                 writer.add_topic(pub.topic_name, type_name(pub.msg_type))
             if self.action_sub is not None:
-                writer.add_topic(self.action_sub.topic_name, type_name(TwistStamped))
+                writer.add_topic(self.action_sub.topic_name, type_name(self.adapter.action_type))
         except BagError as err:
             raise self._bad(f"cannot record: {err}") from err
         return writer
@@ -318,6 +333,9 @@ class SimBridge(Node):
         self.episode = 0
         self.results: list[dict[str, Any]] = []
         self.obs_ns: int | None = None  # stamp of the observation the node should answer
+        # What an unstamped action answers: the newest frame (or lockstep hold) sent before
+        # it arrived.
+        self.answer_ns = -1
         self.latest: tuple[int, np.ndarray] | None = None  # newest valid action (stamp, a)
         self.reset_requested = False
         self.finished = False
@@ -357,18 +375,19 @@ class SimBridge(Node):
         return self.sim_step * self.dt_ns
 
     # ------------------------------------------------------------------ callbacks
-    def _on_action(self, msg: TwistStamped) -> None:
+    def _on_action(self, msg: Any) -> None:
         if self.recorder is not None:
             self.recorder.write(self.action_sub.topic_name, msg, self._now_ns())
         try:
-            action = self.codec.decode(msg)
+            ns, action = self.adapter.decode(msg)
         except ActionError as err:
             self.counts["actions_rejected"] += 1
             self.episode_counts["rejected_actions"] += 1
             self._throttled("reject", f"action rejected: {err}")
             return
         self.counts["actions_received"] += 1
-        ns = stamp_ns(msg.header.stamp)
+        if ns is None:
+            ns = self.answer_ns
         if self.mode == "realtime" and self.obs_ns is not None and ns < self.obs_ns:
             self.counts["actions_late"] += 1  # it answers an observation already replaced
         self.latest = (ns, action)
@@ -397,8 +416,7 @@ class SimBridge(Node):
                     or self.action_sub.get_publisher_count() == 0):
                 return False
             return self.sync_client is None or (  # a policy node takes every input
-                self.odom_pub.get_subscription_count() > 0
-                and self.cmd_pub.get_subscription_count() > 0
+                all(pub.get_subscription_count() > 0 for pub in self.input_pubs)
                 and self.sync_client.service_is_ready())
 
         if not self._spin_until(discovered, timeout):
@@ -431,41 +449,42 @@ class SimBridge(Node):
                 "hold between episodes, so its previous action carries over into the next")
 
     # ------------------------------------------------------------------ observation, step
-    def _publish_observation(self, sync: bool) -> int:
-        """Clock, odometry, command, (sync: the node has taken them), camera info, image."""
-        ns = self._now_ns()
-        self._publish(self.clock_pub, clock_msg(ns), ns)
-        od = self.env.odometry(ONE)
-        self._publish(self.odom_pub, odometry_msg(od, ns, frame_id=self.p["world_frame"],
-                                                  child_frame_id=self.p["base_frame"]), ns)
-        if self.command_due <= ns:  # a planner's rate, not every step: one callback less
-            self._publish(self.cmd_pub, command_msg(self.env.command_velocity(ONE)[0], ns,
-                                                    self.p["world_frame"]), ns)
-            self.command_due = ns + self.command_period_ns
-        future = (self.sync_client.call_async(GetParameters.Request())
-                  if sync and self.sync_client is not None else None)
-        pixels = self.env.render_images(ONE)[0]  # while the request is on its way
+    def _sync_request(self) -> Any:
+        return (self.sync_client.call_async(GetParameters.Request())
+                if self.sync_client is not None else None)
+
+    def _sync_wait(self, future: Any) -> None:
         if future is not None and not self._spin_until(future.done,
                                                        float(self.p["action_timeout_s"])):
             self.counts["sync_timeouts"] += 1
             self._throttled("sync", "the policy node did not answer the sync request")
+
+    def _publish_observation(self, sync: bool) -> int:
+        """Clock, the state topics, (sync: the node has taken them), camera info, image."""
+        ns = self._now_ns()
+        self._publish(self.clock_pub, clock_msg(ns), ns)
+        self.adapter.publish_inputs(ns)
+        future = self._sync_request() if sync else None
+        pixels = self.env.render_images(ONE)[0]  # while the request is on its way
+        self._sync_wait(future)
         self.camera_info.header.stamp = stamp(ns)
         self._publish(self.info_pub, self.camera_info, ns)
         if self.mode == "lockstep":
             self.latest = None  # only an answer sent after this frame counts
         self.obs_ns = ns
+        self.answer_ns = ns
         self._publish(self.image_pub, image_msg(pixels, ns, self.camera_frame), ns)
         if self.teacher is not None:
             action = self.teacher(self.env.observe()["teacher"])
-            msg = self.codec.encode(action, ns)
+            msg = self.adapter.encode(action, ns)
             self._publish(self.action_pub, msg, ns)
-            self.latest = (ns, self.codec.decode(msg))  # as a node's action would arrive
+            self.latest = (ns, self.adapter.decode(msg)[1])  # as a node's action would arrive
         return ns
 
     def _safe(self) -> np.ndarray:
         self.counts["safe_actions"] += 1
         self.episode_counts["safe_actions"] += 1
-        return self.safe_action
+        return self.adapter.safe_action()
 
     def _apply(self, action: np.ndarray) -> bool:
         """One env step; on the episode's end publish its result. True when it ended."""
@@ -489,17 +508,23 @@ class SimBridge(Node):
 
     def _start_episode(self) -> None:
         self.env.reset_to(self.episode)
-        self.command_due = 0  # the new episode's command goes out with its first frame
+        self.adapter.start_episode()
         self.episode_counts = dict.fromkeys(self.episode_counts, 0)
         self.obs_ns = None
 
     # ------------------------------------------------------------------ lockstep
     def _hold_lockstep(self) -> None:
-        """Advance the clock with no sensor data; with a policy node, wait for its safe
-        action at that time (its camera went stale), so it restarts from the safe action."""
+        """Advance the clock with no camera frame (the arm: its joint state first); with a
+        policy node, wait for its safe action at that time (its camera went stale), so it
+        restarts from the safe action (the arm: from the measured joints)."""
         self.sim_step += self.hold_steps
         ns = self._now_ns()
         self.latest = None
+        if self.adapter.inputs_on_hold and self.teacher is None:
+            # Taken by the node before the clock moves on, so it has them when it holds.
+            self.adapter.publish_inputs(ns)
+            self._sync_wait(self._sync_request())
+        self.answer_ns = ns
         self._publish(self.clock_pub, clock_msg(ns), ns)
         if self.sync_client is None:
             return

@@ -8,11 +8,13 @@ object; custom messages cannot be built on these machines), e.g.::
      "obstacles_in_view": 2.0, "progress_fraction": 0.83, "sim_time_s": 20.52,
      "safe_actions": 0, "rejected_actions": 0}
 
-``episode`` k flew the layout of environment k of ``evaluate(..., episodes=N, seed)``;
+(the arm's: ``max_opening``, ``grasped_fraction``, ``handle_visible`` instead of the
+quadrotor's crash flags and perception metrics).
+``episode`` k ran the layout of environment k of ``evaluate(..., episodes=N, seed)``;
 ``return`` / ``length`` / ``success`` and the task metrics are the environment's own
 episode summary (``infos["episode"]``). ``safe_actions``: steps of this episode that
 applied the safe action because no valid action came in time; ``rejected_actions``:
-action messages rejected (NaN/Inf, wrong frame) during it.
+action messages rejected (NaN/Inf, wrong frame, wrong number of joint targets) during it.
 
 The summary (printed as one JSON line when the bridge finishes) has the same keys as
 ``EvalResult.summary()`` (``episodes``, ``success``, ``return``, ``length`` and the

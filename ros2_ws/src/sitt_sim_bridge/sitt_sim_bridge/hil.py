@@ -5,6 +5,7 @@ graph of ``launch/hil.launch.py`` (both with ``use_sim_time``, the node triggere
 camera), waits for the bridge's summary and prints the success rate and mean metrics::
 
     sitt-hil --task quadrotor --model runs/<run>/exported/student.onnx --episodes 50 --json
+    sitt-hil --model runs/<arm run>/exported/student.onnx --episodes 20  # task from the contract
 
 DDS stays on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a loopback-only
 Fast DDS profile unless ``FASTDDS_DEFAULT_PROFILES_FILE`` is set); ``ROS_DOMAIN_ID`` is used
@@ -26,9 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sitt_policy_node.contract import sidecar_path
 from sitt_training.seeds import TEST_SEED
 
 MODES = ("lockstep", "realtime")
+TASKS = ("quadrotor", "arm_drawer")  # the bridge's SUPPORTED_TASKS (a test checks)
 BRIDGE_MODULE = "sitt_sim_bridge.bridge"
 NODE_MODULE = "sitt_policy_node.node"
 LOG_TAIL = 30  # lines of a failed process's log shown
@@ -61,9 +64,10 @@ class HilError(RuntimeError):
 
 def graph_parameters(model: Path, episodes: int, mode: str = "lockstep",
                      seed: int = TEST_SEED, record: str = "", episode_steps: int = 0,
-                     realtime_priority: int = 0) -> dict[str, dict[str, Any]]:
+                     realtime_priority: int = 0, task: str = "quadrotor"
+                     ) -> dict[str, dict[str, Any]]:
     """The ROS parameters of the two nodes, as ``launch/hil.launch.py`` sets them."""
-    bridge = {"task": "quadrotor", "seed": seed, "episodes": episodes, "mode": mode,
+    bridge = {"task": task, "seed": seed, "episodes": episodes, "mode": mode,
               "model_contract": str(model), "record": record, "episode_steps": episode_steps,
               "realtime_priority": realtime_priority, "use_sim_time": True}
     node = {"model_path": str(model), "trigger": "camera", "use_sim_time": True}
@@ -146,16 +150,27 @@ def _summary_line(stdout: Path) -> dict[str, Any] | None:
     return None
 
 
+def contract_task(model: Path) -> str:
+    """The task named by the model's policy contract (the sidecar). Raises HilError."""
+    side = sidecar_path(model)
+    try:
+        return str(json.loads(side.read_text())["task"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise HilError(f"cannot read the task from the policy contract {side}: {err}") from err
+
+
 def run_hil(model: Path, episodes: int, mode: str = "lockstep", seed: int = TEST_SEED,
             record: str = "", episode_steps: int = 0, timeout_s: float = 0.0,
             namespace: str = "", log_dir: Path | None = None, realtime_priority: int = 0,
-            env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run the HIL graph to the end; returns the bridge's summary. Raises HilError."""
+            env: dict[str, str] | None = None, task: str | None = None) -> dict[str, Any]:
+    """Run the HIL graph to the end; returns the bridge's summary. ``task``: default the
+    contract's. Raises HilError."""
+    task = task or contract_task(model)
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="sitt_hil_"))
     log_dir.mkdir(parents=True, exist_ok=True)
     env = ros_environment(env, log_dir)
     params = graph_parameters(model, episodes, mode, seed, record, episode_steps,
-                              realtime_priority)
+                              realtime_priority, task)
     logs = {name: log_dir / f"{name}.log" for name in params}
     bridge_out = log_dir / "sim_bridge.out"
     procs: dict[str, subprocess.Popen] = {}
@@ -213,7 +228,8 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="sitt-hil", description="Evaluate an exported student in the loop: the sim "
         "bridge and the policy node as separate ROS processes.")
-    ap.add_argument("--task", default="quadrotor", choices=["quadrotor"])
+    ap.add_argument("--task", choices=TASKS,
+                    help="the simulated task (default: the model contract's task)")
     ap.add_argument("--model", type=Path, required=True,
                     help="exported student.onnx (student.contract.json beside it)")
     ap.add_argument("--episodes", type=int, default=10)
@@ -245,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run_hil(args.model.resolve(), args.episodes, args.mode, args.seed,
                           args.record, args.episode_steps, args.timeout, args.namespace,
-                          args.log_dir, args.realtime_priority)
+                          args.log_dir, args.realtime_priority, task=args.task)
     except HilError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -7,6 +7,10 @@ its optical frame with a matching ``CameraInfo``, the velocity command in ``worl
 ``geometry_msgs/TwistStamped`` (``twist.angular`` body rates, ``twist.linear.z``
 mass-normalised thrust) and is mapped to the normalised env action with the contract's
 ``scale`` and ``offset``.
+
+An arm's driver publishes ``sensor_msgs/JointState`` (names, positions, velocities) and
+takes absolute joint position targets as ``std_msgs/Float64MultiArray`` (ros2_control's
+forward position controller; ``JointTargetCodec``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray
+
+from sitt_policy_node.integrators import JointTargetIntegrator
 
 WORLD_FRAME = "world"
 BASE_FRAME = "base_link"
@@ -58,6 +65,15 @@ def odometry_msg(od: Mapping[str, np.ndarray], ns: int, i: int = 0,
     lin, ang = msg.twist.twist.linear, msg.twist.twist.angular
     lin.x, lin.y, lin.z = map(float, od["linear_velocity_body"][i])
     ang.x, ang.y, ang.z = map(float, od["angular_velocity_body"][i])
+    return msg
+
+
+def joint_state_msg(joints: Mapping[str, Any], ns: int, i: int = 0) -> JointState:
+    """Arm ``i`` of ``env.joint_states(ids)``: names, positions and velocities."""
+    msg = JointState(name=list(joints["name"]))
+    msg.header.stamp = stamp(ns)
+    msg.position = np.asarray(joints["position"][i], dtype=np.float64).tolist()
+    msg.velocity = np.asarray(joints["velocity"][i], dtype=np.float64).tolist()
     return msg
 
 
@@ -149,3 +165,34 @@ class ActionCodec:
             part, axis = ACTION_FIELDS[name]
             setattr(getattr(msg.twist, part), axis, float(value))
         return msg
+
+
+@dataclass(frozen=True)
+class JointTargetCodec:
+    """Absolute joint position targets <-> ``std_msgs/Float64MultiArray`` (``data``: one
+    target per joint in the contract's ``action.integrate.joints`` order, nothing else:
+    what ros2_control's ``forward_command_controller`` takes). The message has no stamp."""
+
+    integrator: JointTargetIntegrator
+
+    @classmethod
+    def from_contract(cls, action: Mapping[str, Any]) -> JointTargetCodec:
+        return cls(JointTargetIntegrator.from_contract(action["integrate"],
+                                                       len(action["names"])))
+
+    @property
+    def joints(self) -> tuple[str, ...]:
+        return self.integrator.joints
+
+    def decode(self, msg: Float64MultiArray) -> np.ndarray:
+        """The targets (float64). Raises ActionError for a wrong length or non-finite
+        values; the limits are the simulation's to enforce (it clamps as the node does)."""
+        targets = np.asarray(msg.data, dtype=np.float64)
+        if targets.shape != (len(self.joints),):
+            raise ActionError(f"expected {len(self.joints)} joint targets, got {targets.size}")
+        if not np.isfinite(targets).all():
+            raise ActionError(f"joint targets are not finite: {targets.tolist()}")
+        return targets
+
+    def encode(self, targets: np.ndarray) -> Float64MultiArray:
+        return Float64MultiArray(data=np.asarray(targets, dtype=np.float64).tolist())

@@ -11,11 +11,20 @@ targets by up to ``FINGER_SPEED * CONTROL_DT`` (positive opens). The targets int
 the increments (the paper's "multi-step integration joint position" action space, as in
 Isaac Gym's FrankaCabinet), clipped to the joint limits and to ``MAX_TARGET_LEAD`` from the
 measured position so a blocked arm does not wind up; pybullet's position motors track
-them. The zero action holds the arm (``SAFE_ACTION``). Why joint increments rather than
-end-effector deltas through IK: the SITT effect in this task is the teacher choosing arm
-*poses* that keep the handle in view, which Cartesian actions would hand to the IK solver
-(it picks the elbow), and a step costs one motor call instead of an IK solve; the paper
-uses this action space. Untested here: whether end-effector actions would learn faster.
+them. The zero action holds the arm (``SAFE_ACTION``). The integration is
+``sitt_policy_node.integrators.JointTargetIntegrator`` (``INTEGRATOR``), the code the
+deployed policy node runs to publish absolute joint targets; each episode's targets start
+at the measured joint positions, as the node's do when the policy takes over.
+``action_mode="targets"`` makes the environment take those absolute targets (9 values,
+``JOINT_NAMES`` order) instead: the sim bridge applies what the node published, clamped by
+the same code (a no-op for the node's targets), so HIL and in-process runs step the same
+physics.
+
+Why joint increments rather than end-effector deltas through IK: the SITT effect in this
+task is the teacher choosing arm *poses* that keep the handle in view, which Cartesian
+actions would hand to the IK solver (it picks the elbow), and a step costs one motor call
+instead of an IK solve; the paper uses this action space. Untested here: whether
+end-effector actions would learn faster.
 
 Control at 30 Hz (120 Hz physics, 4 substeps), ``EPISODE_STEPS`` = 150 steps (5 s); the
 scripted opener of ``arm_scripted`` (privileged, not tuned for speed) needs 90-115.
@@ -39,7 +48,10 @@ Rewards per step, each term <= 0 so that finishing early never pays less than da
   horizontal bar, gripped from above and below);
 * grasp: ``-W_GRASP`` unless the fingers are closed on the handle (``grasped``);
 * open: ``W_OPEN * (min(opening / SUCCESS_OPENING, 1) - 1)``;
-* action: ``-W_ACTION * |a|^2``;
+* action: ``-W_ACTION * |a|^2``, ``a`` the increment the targets actually made, in action
+  units (``INTEGRATOR.applied_action``): the commanded action unless a joint limit or the
+  lead clamp cut it. Computed from the targets, what a robot receives, so the sim bridge
+  (given targets, not actions) computes the same reward;
 * success: ``SUCCESS_BONUS`` when the drawer is opened past ``SUCCESS_OPENING`` (0.39 of
   the 0.4 m travel, the paper's Isaac task), which ends the episode.
 
@@ -54,6 +66,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from sitt_policy_node.integrators import JointTargetIntegrator
 
 from .arm_world import (
     ARM_JOINT_NAMES,
@@ -91,6 +105,17 @@ ACTION_SCALE = np.array([ARM_SPEED * CONTROL_DT] * 7 + [FINGER_SPEED * CONTROL_D
 ACTION_DIM = 8
 SAFE_ACTION = np.zeros(ACTION_DIM)
 MAX_TARGET_LEAD = 3 * ARM_SPEED * CONTROL_DT  # rad, arm targets stay this close to the joints
+# The action -> joint target integration, shared with the policy node (one implementation).
+INTEGRATOR = JointTargetIntegrator(
+    joints=JOINT_NAMES,
+    action_index=np.array([0, 1, 2, 3, 4, 5, 6, 7, 7]),  # a[7] moves both fingers
+    step_scale=ACTION_SCALE,
+    lower=JOINT_LOWER,
+    upper=JOINT_UPPER,
+    # Fingers: no lead clamp (closing on the handle must keep squeezing it).
+    max_lead=np.array([MAX_TARGET_LEAD] * 7 + [np.inf, np.inf]),
+)
+ACTION_MODES = ("increments", "targets")
 ACTION_NAMES = tuple(f"{name}_increment" for name in ARM_JOINT_NAMES) + ("gripper_increment",)
 ACTION_UNITS = ("rad",) * 7 + ("m",)
 
@@ -144,7 +169,8 @@ class ArmDrawerVecEnv(TeacherStudentVecEnv):
     (bitwise-identical episodes for identical actions). ``episode_steps`` shortens episodes
     (tests, benchmarks); ``track_visibility`` (on by default) casts three rays every
     ``VISIBILITY_EVERY`` steps per environment for the ``handle_visible`` episode metric
-    (the mean fraction of the handle the camera saw).
+    (the mean fraction of the handle the camera saw). ``action_mode="targets"``: actions
+    are absolute joint targets ``(num_envs, 9)`` (the sim bridge; see the module docstring).
     """
 
     # ~31 MB per pybullet world: evaluation flies its episodes 32 worlds at a time.
@@ -157,16 +183,23 @@ class ArmDrawerVecEnv(TeacherStudentVecEnv):
     )
 
     def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE,
-                 episode_steps: int = EPISODE_STEPS, track_visibility: bool = True) -> None:
+                 episode_steps: int = EPISODE_STEPS, track_visibility: bool = True,
+                 action_mode: str = "increments") -> None:
         if episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
+        if action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
         teacher_space = gym.spaces.Box(-np.inf, np.inf, (TEACHER_DIM,), np.float32)
         student_space = gym.spaces.Dict({
             "image": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
             "state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32),
         })
-        action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        if action_mode == "targets":
+            action_space = gym.spaces.Box(JOINT_LOWER, JOINT_UPPER, dtype=np.float64)
+        else:
+            action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
         super().__init__(num_envs, teacher_space, student_space, action_space)
+        self.action_mode = action_mode
         self.image_size = image_size
         self.episode_steps = int(episode_steps)
         self.track_visibility = bool(track_visibility)
@@ -294,16 +327,20 @@ class ArmDrawerVecEnv(TeacherStudentVecEnv):
                 "scale": ACTION_SCALE.tolist(), "offset": [0.0] * ACTION_DIM,
                 "meaning": "increments of the joint position targets per control step: "
                            "panda_joint1..7 [rad], then both finger joints [m, + opens]; "
-                           "targets integrate them, clipped to the joint limits; physical "
-                           "value = offset + scale * action",
+                           "physical value = offset + scale * action. The node integrates "
+                           "them (integrate: clipped to the joint limits and to max_lead of "
+                           "the measured positions) and publishes the absolute targets",
                 "safe": SAFE_ACTION.tolist(),
+                "integrate": INTEGRATOR.to_contract(),
             },
             "ros": {
                 "joint_state": {"topic": "joint_states", "type": "sensor_msgs/msg/JointState"},
                 "camera": {"topic": "camera/image_raw", "type": "sensor_msgs/msg/Image"},
-                "action": {"topic": "joint_position_increments",
+                # ros2_control's forward_command_controller (position interfaces).
+                "action": {"topic": "forward_position_controller/commands",
                            "type": "std_msgs/msg/Float64MultiArray",
-                           "layout": "data = the 8 physical increments in action order"},
+                           "layout": "data = the 9 absolute joint position targets [rad, m "
+                                     "for the fingers] in action.integrate.joints order"},
             },
         }
 
@@ -324,9 +361,11 @@ class ArmDrawerVecEnv(TeacherStudentVecEnv):
             cabinet_xy, joints = sample_layout(rng)
             self.episode_index[i] += 1
             self.cabinet_xy[i] = cabinet_xy
-            self.targets[i] = joints
             self.worlds[i].reset(cabinet_xy, joints)
             self._read(i)
+            # The measured joints (bitwise ``joints``: the arm starts at rest), as the policy
+            # node starts its targets.
+            self.targets[i] = INTEGRATOR.hold(self.joint_position[i])
         self.steps[env_ids] = 0
         self.max_opening[env_ids] = 0.0
         self.grasp_steps[env_ids] = 0
@@ -341,13 +380,22 @@ class ArmDrawerVecEnv(TeacherStudentVecEnv):
     def _step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        actions = np.clip(np.asarray(actions, dtype=np.float64).reshape(self.num_envs,
-                                                                         ACTION_DIM), -1.0, 1.0)
-        self.targets = apply_increments(self.targets, self.joint_position, actions)
+        previous = self.targets
+        if self.action_mode == "targets":
+            targets = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, 9)
+            if not np.isfinite(targets).all():
+                raise ValueError(f"joint targets must be finite, got {targets.tolist()}")
+            # Limits and lead clamp as the integrator applies them: a no-op for targets the
+            # policy node built with it, a guard against anything else.
+            self.targets = INTEGRATOR.clamp(targets, self.joint_position)
+        else:
+            actions = np.clip(np.asarray(actions, dtype=np.float64).reshape(
+                self.num_envs, ACTION_DIM), -1.0, 1.0)
+            self.targets = INTEGRATOR.step(self.targets, self.joint_position, actions)
         for i, world in enumerate(self.worlds):
             world.step(self.targets[i])
             self._read(i)
-        terms, grasped = self.reward_terms(actions)
+        terms, grasped = self.reward_terms(INTEGRATOR.applied_action(previous, self.targets))
         reward = sum(terms.values())
         self.steps += 1
         opening = self.drawer[:, 0]
@@ -369,8 +417,9 @@ class ArmDrawerVecEnv(TeacherStudentVecEnv):
         return reward.astype(np.float32), terminated, truncated, summary
 
     def reward_terms(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The reward's terms for the current state after ``actions`` (each ``(num_envs,)``)
-        and whether each gripper holds its handle."""
+        """The reward's terms for the current state after the applied ``actions`` (``(n, 8)``,
+        see the action term; each term ``(num_envs,)``) and whether each gripper holds its
+        handle."""
         to_handle = self.handle_positions() - self.grasp_position
         dist = np.sqrt(np.einsum("ij,ij->i", to_handle, to_handle))
         approach = self.grasp_rotation[:, :, 2] @ -self._normal
@@ -412,24 +461,21 @@ def apply_increments(targets: np.ndarray, joints: np.ndarray, actions: np.ndarra
     """New joint targets ``(n, 9)`` from the old ones, the measured joints and actions
     ``(n, 8)`` in [-1, 1]: arm targets move by ``ACTION_SCALE * a`` but stay within
     ``MAX_TARGET_LEAD`` of the joints, both finger targets move by the last increment;
-    everything within the joint limits."""
-    out = np.empty_like(targets)
-    arm = targets[:, :7] + ACTION_SCALE[:7] * actions[:, :7]
-    out[:, :7] = np.clip(arm, joints[:, :7] - MAX_TARGET_LEAD, joints[:, :7] + MAX_TARGET_LEAD)
-    out[:, 7:] = targets[:, 7:] + ACTION_SCALE[7] * actions[:, 7:8]
-    return np.clip(out, JOINT_LOWER, JOINT_UPPER)
+    everything within the joint limits (``INTEGRATOR.step``)."""
+    return INTEGRATOR.step(targets, joints, actions)
 
 
 class ArmDrawerEnv(SingleTaskEnv):
     """A single arm for ``gymnasium.make("sitt/ArmDrawer-v0")``."""
 
     def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE,
-                 episode_steps: int = EPISODE_STEPS) -> None:
+                 episode_steps: int = EPISODE_STEPS, action_mode: str = "increments") -> None:
         super().__init__(ArmDrawerVecEnv(1, seed=seed, image_size=image_size,
-                                         episode_steps=episode_steps))
+                                         episode_steps=episode_steps, action_mode=action_mode))
 
     def close(self) -> None:
         self.vec.close()  # disconnects the pybullet client
 
 
-__all__ = ["ACTION_SCALE", "SAFE_ACTION", "ArmDrawerEnv", "ArmDrawerVecEnv", "apply_increments"]
+__all__ = ["ACTION_SCALE", "INTEGRATOR", "SAFE_ACTION", "ArmDrawerEnv", "ArmDrawerVecEnv",
+           "apply_increments"]
