@@ -126,3 +126,23 @@ def test_package_xml(pkg):
     assert root.tag == 'package' and root.get('format') == '3'
     assert root.findtext('name') == pkg
     assert root.findtext('export/build_type') == 'ament_python'
+
+
+def test_readme_commands_are_what_ci_and_make_run():
+    """The README's two fresh-machine commands, .ci/run and the Makefile do not drift."""
+    import re
+
+    readme = (REPO_ROOT / 'README.md').read_text()
+    block = re.search(r'```bash\n(.*?)```', readme, re.S).group(1)  # the first one
+    commands = [line.split('#')[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands == ['make demo', 'make test'], commands
+    ci = [line.strip() for line in (REPO_ROOT / '.ci' / 'run').read_text().splitlines()
+          if line.strip() and not line.lstrip().startswith(('#', 'set ', 'cd '))]
+    assert ci == ['make test'], ci
+    makefile = (REPO_ROOT / 'Makefile').read_text()
+    for target in ('demo', 'test'):
+        recipe = re.search(rf'^{target}:.*\n((?:\t.*\n)+)', makefile, re.M)
+        assert recipe, f'Makefile has no {target} target'
+        assert 'venv' in recipe.group(0).splitlines()[0], f'{target} must create .venv first'
+    demo = re.search(r'^demo:.*\n((?:\t.*\n)+)', makefile, re.M).group(1)
+    assert 'bench/color_maze.py' in demo
