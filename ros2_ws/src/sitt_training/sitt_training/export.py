@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 import warnings
@@ -102,6 +103,9 @@ def export_student(policy: TeacherStudentPolicy, env: Any, out_dir: Path,
     batch = torch.export.Dim("batch")
     model_path = out_dir / MODEL_NAME
     tmp = out_dir / (MODEL_NAME + ".tmp")
+    # torch.onnx logs a warning per torchvision op it cannot register (torchvision is not
+    # installed, and this graph has no vision ops): noise in every export's output.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter deprecation chatter, not ours
         program = torch.onnx.export(
