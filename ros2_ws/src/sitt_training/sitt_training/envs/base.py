@@ -146,6 +146,27 @@ class TeacherStudentVecEnv(VectorEnv):
         self._episode_length[:] = 0
         return self.observe(), {"student_valid": self.student_mask.copy()}
 
+    def reset_to(self, env_index: int | np.ndarray, episode_index: int = 0
+                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start every environment in the layout of environment ``env_index`` (an int, or
+        one per environment), episode ``episode_index``, of the current seed; later
+        autoresets continue with that environment's next episodes. With one environment,
+        ``reset_to(k)`` runs what environment ``k`` of the task built with ``num_envs=N``
+        and the same seed runs after ``reset``. For tasks whose layouts are drawn per
+        ``(seed, env, episode)``: they keep ``layout_ids`` and ``episode_index`` arrays."""
+        if not hasattr(self, "layout_ids"):
+            raise NotImplementedError(f"{type(self).__name__} has no per-environment layouts")
+        ids = np.broadcast_to(np.asarray(env_index, dtype=np.int64), (self.num_envs,))
+        if (ids < 0).any() or episode_index < 0:
+            raise ValueError(f"env_index and episode_index must be >= 0, got {env_index}, "
+                             f"{episode_index}")
+        self.layout_ids = ids.copy()
+        self.episode_index[:] = episode_index
+        self._reset_envs(np.arange(self.num_envs))
+        self._episode_return[:] = 0.0
+        self._episode_length[:] = 0
+        return self.observe(), {"student_valid": self.student_mask.copy()}
+
     def step(
         self, actions: Any
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:

@@ -181,23 +181,6 @@ class QuadrotorVecEnv(TeacherStudentVecEnv):
         return self._camera.render(self.position[ids], quaternion_to_matrix(self.quaternion[ids]),
                                    self.pillar_xy[ids])
 
-    def reset_to(self, env_index: int | np.ndarray, episode_index: int = 0
-                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Start every drone in the layout of environment ``env_index`` (an int, or one per
-        drone), episode ``episode_index``, of the current seed; later autoresets continue
-        with that environment's next episodes. With one drone, ``reset_to(k)`` flies what
-        environment ``k`` of ``QuadrotorVecEnv(num_envs=N, seed)`` flies after ``reset``."""
-        ids = np.broadcast_to(np.asarray(env_index, dtype=np.int64), (self.num_envs,))
-        if (ids < 0).any() or episode_index < 0:
-            raise ValueError(f"env_index and episode_index must be >= 0, got {env_index}, "
-                             f"{episode_index}")
-        self.layout_ids = ids.copy()
-        self.episode_index[:] = episode_index
-        self._reset_envs(np.arange(self.num_envs))
-        self._episode_return[:] = 0.0
-        self._episode_length[:] = 0
-        return self.observe(), {"student_valid": self.student_mask.copy()}
-
     def scene(self) -> np.ndarray:
         """Pillar centres of the current episodes, for top-view plots."""
         return self.pillars()
