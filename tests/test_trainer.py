@@ -132,13 +132,34 @@ def test_eval_cli_json_and_plot(tmp_path: Path) -> None:
     assert png.stat().st_size > 10_000
 
 
+@pytest.mark.parametrize("desired_kl,final_lr", [(1e-9, 1e-4), (10.0, 3e-3)])
+def test_adaptive_lr_follows_the_update_kl(tmp_path: Path, desired_kl: float,
+                                           final_lr: float) -> None:
+    """Every update moves the policy by more than a tiny KL target (lr falls to lr_min)
+    and by less than a huge one (lr rises to lr_max); the logged lr is the optimiser's."""
+    cfg = load_config(overrides=[*TINY, f"ppo.desired_kl={desired_kl}", "ppo.lr_min=1e-4",
+                                 "ppo.lr_max=3e-3", "train.iterations=3"])
+    trainer = Trainer(cfg, tmp_path / "run", show_progress=False)
+    trainer.train()
+    assert trainer.ppo.optimizer.param_groups[0]["lr"] == pytest.approx(final_lr)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert all(row["ppo/approx_kl"] >= 0.0 for row in rows)
+    lrs = [row["ppo/lr"] for row in rows]
+    assert lrs == sorted(lrs, reverse=desired_kl < 1.0) and lrs[0] != lrs[-1]
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--set", "ppo.lrr=0.1"], "unknown config key 'ppo.lrr'; did you mean 'lr'?"),
     (["--set", "ppo.lr=fast"], "ppo.lr: expected a number, got 'fast'"),
+    (["--set", "ppo.lr=1e-2x"], "ppo.lr: expected a number, got '1e-2x'"),
     (["--set", "ppo.gamma=1.5"], "ppo.gamma: must be in [0, 1], got 1.5"),
     (["--set", "task.student_envs=5000"], "task.student_envs: must be in 1..task.num_envs"),
     (["--set", "bogus"], "expected section.key=value"),
     (["--set", "ppo.count_bonus_bits=64"], "ppo.count_bonus_bits: must be in 0..63, got 64"),
+    (["--set", "ppo.desired_kl=0.01", "--set", "ppo.anneal_lr=true"],
+     "ppo.desired_kl: the adaptive learning rate and ppo.anneal_lr both set the lr"),
+    (["--set", "ppo.desired_kl=0.01", "--set", "ppo.anneal_lr=false", "--set", "ppo.lr=0.1"],
+     "ppo.lr: with ppo.desired_kl it must lie in [ppo.lr_min, ppo.lr_max]"),
     (["--config", "/nonexistent.yaml"], "config file not found: /nonexistent.yaml"),
     (["--set", "task.kwargs={layouts: /no/such.npy}"], "maze layout file not found"),
     (["--seed", "2000000"], "train.seed must be <"),

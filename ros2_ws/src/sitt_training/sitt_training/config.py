@@ -52,6 +52,13 @@ class PPOConfig:
     minibatches: int = 4
     lr: float = 1e-3
     anneal_lr: bool = False  # linear decay to 0 over train.iterations (teacher's optimiser)
+    # Adaptive learning rate (0: off): before each minibatch step the approximate KL between the
+    # roll-out policy and the updated one is compared with this target; the teacher's lr is
+    # divided by 1.5 when KL > 2 * target and multiplied by 1.5 when KL < target / 2, within
+    # [lr_min, lr_max]. Not in the paper; it keeps long continuous-control runs stable.
+    desired_kl: float = 0.0
+    lr_min: float = 1e-5
+    lr_max: float = 1e-2
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip: float = 0.2
@@ -142,6 +149,11 @@ def _coerce(path: str, value: Any, kind: Any) -> Any:
             raise ConfigError(f"{path}: expected an integer, got {value!r}")
         return value
     if kind is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         return float(value)
@@ -208,6 +220,7 @@ def validate(cfg: Config) -> Config:
         "method.align_batch_size": cfg.method.align_batch_size,
         "ppo.entropy_coef": cfg.ppo.entropy_coef,
         "ppo.count_bonus": cfg.ppo.count_bonus,
+        "ppo.desired_kl": cfg.ppo.desired_kl,
         "train.eval_every": cfg.train.eval_every,
         "train.seed": cfg.train.seed,
         "method.dagger_envs": cfg.method.dagger_envs,
@@ -237,6 +250,14 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{key}: must be in [0, 1], got {value}")
     if not 0 <= cfg.ppo.count_bonus_bits <= 63:
         raise ConfigError(f"ppo.count_bonus_bits: must be in 0..63, got {cfg.ppo.count_bonus_bits}")
+    if cfg.ppo.desired_kl > 0:
+        if cfg.ppo.anneal_lr:
+            raise ConfigError("ppo.desired_kl: the adaptive learning rate and ppo.anneal_lr "
+                              "both set the lr; use one of them")
+        if not 0 < cfg.ppo.lr_min <= cfg.ppo.lr <= cfg.ppo.lr_max:
+            raise ConfigError(f"ppo.lr: with ppo.desired_kl it must lie in [ppo.lr_min, "
+                              f"ppo.lr_max] = [{cfg.ppo.lr_min}, {cfg.ppo.lr_max}], "
+                              f"got {cfg.ppo.lr}")
     batch = cfg.task.num_envs * cfg.ppo.rollout_steps
     if batch < cfg.ppo.minibatches:
         raise ConfigError(f"ppo.minibatches: {cfg.ppo.minibatches} exceeds the batch ({batch})")

@@ -135,14 +135,30 @@ class PPO:
                 self.optimizer.step()
                 with torch.no_grad():
                     clip_frac = ((ratio - 1).abs() > cfg.clip).float().mean()
+                    # Low-variance estimator of KL(old || new) on the teacher's samples.
+                    log_ratio = log_prob - batch.old_log_prob
+                    approx_kl = (((log_ratio.exp() - 1) - log_ratio) * mask).sum() / n_teacher
+                if cfg.desired_kl > 0:
+                    self._adapt_lr(approx_kl.item())
                 step_stats = {
                     "ppo/policy_loss": policy_loss.item(),
                     "ppo/value_loss": value_loss.item(),
                     "ppo/entropy": entropy.item(),
                     "ppo/clip_fraction": clip_frac.item(),
+                    "ppo/approx_kl": approx_kl.item(),
+                    "ppo/lr": self.optimizer.param_groups[0]["lr"],
                     **extra_stats,
                 }
                 for key, value in step_stats.items():
                     stats[key] = stats.get(key, 0.0) + value
                 count += 1
         return {key: value / count for key, value in stats.items()}
+
+    def _adapt_lr(self, kl: float) -> None:
+        """Step the lr toward keeping each update's KL near ``cfg.desired_kl``."""
+        cfg = self.cfg
+        for group in self.optimizer.param_groups:
+            if kl > 2.0 * cfg.desired_kl:
+                group["lr"] = max(group["lr"] / 1.5, cfg.lr_min)
+            elif kl < 0.5 * cfg.desired_kl:
+                group["lr"] = min(group["lr"] * 1.5, cfg.lr_max)
