@@ -5,9 +5,10 @@
 
 Starts ``policy_node`` (``use_sim_time``, ``trigger:=camera``: one action per frame) and
 ``sitt-replay --live``, which republishes the bag's camera, odometry and command topics
-and ``/clock`` (recorded, or made from the frames' stamps with ``--clock``) at the
-recorded timing scaled by ``rate``, records the node's actions and prints the report
-(action error against the recorded actions, latency, drops); the launch ends with it.
+(the arm: joint states) and ``/clock`` (recorded, or made from the frames' stamps with
+``--clock``) at the recorded timing scaled by ``rate``, records the node's actions and
+prints the report (action error against the recorded actions, latency, drops); the launch
+ends with it.
 ``ros2 bag play <bag> --clock --rate <rate>`` feeds the node the same way, without the
 report.
 """

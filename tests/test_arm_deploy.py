@@ -1,8 +1,9 @@
 """The arm student behind real ROS: the joint target integrator shared by the environment
 and the policy node, export of an arm run, the node with an arm contract over DDS
-(JointState in, absolute joint targets out as ros2_control's Float64MultiArray), and the
+(JointState in, absolute joint targets out as ros2_control's Float64MultiArray), the
 sim bridge serving ``arm_drawer`` (lockstep HIL parity with the in-process evaluation, bad
-actions, teacher demonstrations). Real pybullet, onnxruntime and rclpy/DDS; no mocks."""
+actions, teacher demonstrations) and ``sitt-replay`` of the recorded HIL bag (offline,
+``--live``, bad bags). Real pybullet, onnxruntime and rclpy/DDS; no mocks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,8 +24,9 @@ import torch
 from rcl_interfaces.srv import GetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
+from ros_helpers import process_env, replay_in_process, run_replay
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Bool, Float64MultiArray, String
 from test_policy_node import policy_node, segments
 from test_sim_bridge import SITT_HIL, Spinner, _bridge, _finish, _last_json
 
@@ -35,14 +39,20 @@ from sitt_policy_node.contract import (
 from sitt_policy_node.integrators import JointTargetIntegrator
 from sitt_policy_node.safety import State
 from sitt_sim_bridge import hil
-from sitt_sim_bridge.bags import BagReader
+from sitt_sim_bridge.bags import BagReader, BagWriter
 from sitt_sim_bridge.bridge import SUPPORTED_TASKS
 from sitt_sim_bridge.messages import image_msg
 from sitt_training.cli import load_run
 from sitt_training.config import load_config
 from sitt_training.envs import arm_world as aw
 from sitt_training.envs import make_task
-from sitt_training.envs.arm_drawer import INTEGRATOR, SAFE_ACTION, STATE_DIM, ArmDrawerVecEnv
+from sitt_training.envs.arm_drawer import (
+    ACTION_NAMES,
+    INTEGRATOR,
+    SAFE_ACTION,
+    STATE_DIM,
+    ArmDrawerVecEnv,
+)
 from sitt_training.evaluation import evaluate
 from sitt_training.export import MODEL_NAME, export_main, export_student
 from sitt_training.obs import to_torch
@@ -89,6 +99,20 @@ def arm(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     env.close()
     return SimpleNamespace(run=root / "run", cli=root / "run" / "exported" / MODEL_NAME,
                            model=model, policy=policy)
+
+
+@pytest.fixture(scope="module")
+def hil_bag(arm, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """``sitt-hil --task arm_drawer`` (bridge + node, lockstep) with ``--record``: its
+    summary (``run``) and the bag (``bag``; the node's joint targets and debug topic in it)."""
+    root = tmp_path_factory.mktemp("arm_hil")
+    proc = subprocess.run(
+        [str(SITT_HIL), "--task", "arm_drawer", "--model", str(arm.model), "--episodes",
+         str(EPISODES), "--episode-steps", str(STEPS), "--json", "--record",
+         str(root / "bag"), "--timeout", "120", "--log-dir", str(root / "logs")],
+        env=process_env(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    return SimpleNamespace(bag=root / "bag", run=_last_json(proc.stdout))
 
 
 @pytest.fixture(scope="module")
@@ -352,21 +376,13 @@ def test_node_arm_observation_targets_hold_and_estop(arm, ros, ros_env, tmp_path
 
 
 # --------------------------------------------------------------------------- sim bridge
-def test_hil_lockstep_arm_equals_the_in_process_student_evaluation(arm, ros_env,
-                                                                   tmp_path) -> None:
+def test_hil_lockstep_arm_equals_the_in_process_student_evaluation(arm, hil_bag) -> None:
     """sitt-hil --task arm_drawer (bridge + node, lockstep) against evaluate(..., "student")
     with the exported torch policy, episode by episode. From the bag the bridge recorded:
     the node's input is the environment's state and its published targets are the ones an
     in-process environment reaches with the node's actions, bit for bit."""
     assert set(hil.TASKS) == set(SUPPORTED_TASKS)
-    bag = tmp_path / "arm_bag"
-    proc = subprocess.run(
-        [str(SITT_HIL), "--task", "arm_drawer", "--model", str(arm.model), "--episodes",
-         str(EPISODES), "--episode-steps", str(STEPS), "--json", "--record", str(bag),
-         "--timeout", "120", "--log-dir", str(tmp_path / "logs")],
-        env=ros_env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    run = _last_json(proc.stdout)
+    bag, run = hil_bag.bag, hil_bag.run
     assert run["task"] == "arm_drawer" and run["complete"] and run["episodes"] == EPISODES
     for key in ("action_timeouts", "sync_timeouts", "hold_timeouts", "safe_actions",
                 "actions_rejected"):
@@ -381,12 +397,6 @@ def test_hil_lockstep_arm_equals_the_in_process_student_evaluation(arm, ros_env,
             assert ep[key] == pytest.approx(ref.per_episode[key][k], abs=1e-4), key
     for key, value in ref.summary().items():
         assert run[key] == pytest.approx(value, abs=1e-4), key
-
-    # sitt-replay refuses integrated actions with a reason, rather than misreading targets.
-    replay = subprocess.run([str(SITT_HIL.parent / "sitt-replay"), "--bag", str(bag),
-                             "--model", str(arm.model)], env=ros_env, capture_output=True,
-                            text=True, timeout=60)
-    assert replay.returncode == 2 and "integrated joint targets" in replay.stderr
 
     with BagReader(bag) as reader:
         recorded = list(reader.messages())
@@ -490,3 +500,155 @@ def test_arm_teacher_demonstrations_equal_the_teacher_evaluation(arm, tmp_path) 
     assert counts[TARGETS_TOPIC] == counts["camera/image_raw"] == steps
     assert counts["joint_states"] == steps  # one per step (a teacher needs no hold message)
     assert counts["sim_bridge/episode_result"] == 2
+
+
+# --------------------------------------------------------------------------- sitt-replay
+FRAMES = EPISODES * STEPS
+JOINTS = list(INTEGRATOR.joints)
+
+
+def _copy_bag(src: Path, dst: Path, edit: Callable[[str, Any], Any]) -> Path:
+    """A copy of a bag, each message passed through ``edit(topic, msg)`` (None drops it),
+    log times kept."""
+    with BagReader(src) as reader, BagWriter(dst) as writer:
+        for item in reader.messages():
+            msg = edit(item.topic, item.msg)
+            if msg is not None:
+                writer.write(item.topic, msg, item.log_ns)
+    return dst
+
+
+def test_offline_replay_of_the_hil_bag_reproduces_the_nodes_joint_targets(arm, hil_bag,
+                                                                         tmp_path) -> None:
+    """Each replayed answer is the absolute target the node would publish from its own
+    integrator state before the frame, rebuilt from the bag: its previous target within an
+    episode, the measured joints at each episode's first frame (after the node's hold).
+    Batched (the default), to float32 tolerance: ONNX Runtime need not give a batch the
+    bits of single runs (it did here). With ``--batch 1``, the node's own call on the same
+    inputs, exactly; there without the debug topic, so the rule reads the frames alone."""
+    plot = tmp_path / "targets.png"
+    proc = run_replay("--bag", hil_bag.bag, "--model", arm.model, "--json", "--plot", plot)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["frames"] == {"total": FRAMES, "replayed": FRAMES, "compared": FRAMES,
+                                "unanswered": 0, "not_running": 0}, report
+    assert report["topics"]["action"] == f"/{TARGETS_TOPIC}"
+    assert report["topics"]["debug"] == "/policy_node/debug"
+    assert report["previous_action"] == "not in the state"
+    assert report["targets"] == {"source": "the recorded targets", "joints": JOINTS,
+                                 "continued": FRAMES - EPISODES, "restarted": EPISODES}
+    target, action = report["target_error"], report["action_error"]
+    assert target["names"] == JOINTS and target["units"] == ["rad"] * 7 + ["m"] * 2
+    assert target["count"] == action["count"] == FRAMES
+    assert target["max_overall"] <= 1e-6 and action["max_normalised"] <= 1e-5, report
+    assert action["names"] == list(ACTION_NAMES) and len(action["physical"]["max"]) == 8
+    assert all(c is None or c > 0.999 for c in action["normalised"]["corr"])
+    assert plot.stat().st_size > 10_000 and plot.read_bytes()[:4] == b"\x89PNG"
+    assert "Traceback" not in proc.stderr
+
+    bare = _copy_bag(hil_bag.bag, tmp_path / "no_debug",
+                     lambda topic, msg: None if topic.endswith("/debug") else msg)
+    code, out, err = replay_in_process("--bag", bare, "--model", arm.model, "--json",
+                                       "--batch", 1)
+    assert code == 0, err
+    single = json.loads(out)
+    assert single["topics"]["debug"] is None and single["targets"] == report["targets"]
+    assert single["frames"]["compared"] == FRAMES
+    assert single["target_error"]["max_overall"] == 0.0
+    assert single["action_error"]["max_normalised"] == 0.0
+
+    # Without the node's targets: coverage only, and no state to integrate from.
+    code, out, err = replay_in_process(
+        "--bag", _copy_bag(bare, tmp_path / "no_targets",
+                           lambda topic, msg: None if topic == f"/{TARGETS_TOPIC}" else msg),
+        "--model", arm.model, "--json")
+    assert code == 0, err
+    own = json.loads(out)
+    assert own["frames"]["replayed"] == FRAMES and "action_error" not in own
+    assert own["targets"]["continued"] is None
+    assert any("no recorded action topic" in w for w in own["warnings"])
+
+
+def test_live_replay_of_the_hil_bag_into_a_node_matches_its_targets(arm, hil_bag,
+                                                                    tmp_path) -> None:
+    """--live into a fresh node (trigger camera, sim time): it integrates its own targets
+    from the same inputs, so they equal the recorded ones bit for bit; the targets its
+    watchdog publishes between episodes (camera stale) are not taken for answers."""
+    ns = f"armlive_{os.getpid()}"
+    log = tmp_path / "node.log"
+    with policy_node(arm.model, ns, log, process_env(), "trigger:=camera",
+                     "use_sim_time:=true"):
+        proc = run_replay("--bag", hil_bag.bag, "--model", arm.model, "--live",
+                          "--namespace", ns, "--json")
+    assert proc.returncode == 0, proc.stderr + log.read_text()
+    report = json.loads(proc.stdout)
+    assert report["mode"] == "live" and report["published_frames"] == FRAMES
+    assert report["drops"] == 0 and report["sync_timeouts"] == 0, report
+    assert report["live_topics"]["debug"] == f"/{ns}/policy_node/debug"
+    assert report["live_topics"]["/joint_states"] == f"/{ns}/joint_states"
+    # Between the 3 episodes the node held (at least one target each time) besides answering.
+    assert report["actions_received"] >= FRAMES + EPISODES - 1, report
+    assert report["latency_ms"]["count"] == FRAMES
+    assert report["frames"]["compared"] == FRAMES
+    assert report["target_error"]["max_overall"] == 0.0, report["target_error"]
+    assert report["action_error"]["max_normalised"] == 0.0
+    assert report["targets"]["restarted"] == EPISODES
+
+
+def test_live_arm_replay_without_the_nodes_debug_topic_exits_2(arm, hil_bag,
+                                                               tmp_path) -> None:
+    ns = f"armnodebug_{os.getpid()}"
+    log = tmp_path / "node.log"
+    with policy_node(arm.model, ns, log, process_env(), "trigger:=camera",
+                     "use_sim_time:=true", "publish_debug:=false") as node:
+        end = time.monotonic() + 30
+        while "ready:" not in log.read_text() and node.poll() is None \
+                and time.monotonic() < end:
+            time.sleep(0.1)
+        proc = run_replay("--bag", hil_bag.bag, "--model", arm.model, "--live",
+                          "--namespace", ns, "--wait", 5)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("sitt-replay: error: no policy_node found after 5 s: "
+                                  f"nobody publishes /{ns}/policy_node/debug"), proc.stderr
+    assert "run the node with publish_debug" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def _without_joint(name: str) -> Callable[[str, Any], Any]:
+    def edit(topic: str, msg: Any) -> Any:
+        if topic == "/joint_states":
+            keep = [i for i, n in enumerate(msg.name) if n != name]
+            msg = JointState(header=msg.header, name=[msg.name[i] for i in keep],
+                             position=[msg.position[i] for i in keep],
+                             velocity=[msg.velocity[i] for i in keep])
+        return msg
+    return edit
+
+
+BAD_BAGS = {  # case: (edit of the HIL bag, the message)
+    "no_joint_states": (lambda t, m: None if t == "/joint_states" else m,
+                        "the bag has no joint_state topic 'joint_states'"),
+    "joint_missing": (_without_joint("panda_joint3"),
+                      f"no frame could be replayed (skipped: invalid_joint_state {FRAMES}); "
+                      "invalid_joint_state: joint_state: no joint(s) ['panda_joint3']"),
+    "eight_targets": (lambda t, m: Float64MultiArray(data=m.data[:8])
+                      if t == f"/{TARGETS_TOPIC}" else m,
+                      f"recorded targets on /{TARGETS_TOPIC} have 8 values, the model's "
+                      "integrator 9 joints"),
+    "targets_not_an_array": (lambda t, m: String(data="x") if t == f"/{TARGETS_TOPIC}" else m,
+                             f"topic /{TARGETS_TOPIC} is std_msgs/msg/String, the model "
+                             "needs std_msgs/msg/Float64MultiArray"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BAGS))
+def test_bad_arm_bags_exit_2_with_one_line(arm, hil_bag, tmp_path, case) -> None:
+    edit, message = BAD_BAGS[case]
+    bag = _copy_bag(hil_bag.bag, tmp_path / case, edit)
+    if case == "joint_missing":  # the installed script, as a user runs it
+        proc = run_replay("--bag", bag, "--model", arm.model)
+        code, err = proc.returncode, proc.stderr
+    else:
+        code, _, err = replay_in_process("--bag", bag, "--model", arm.model)
+    assert code == 2
+    assert err.startswith("sitt-replay: error: ") and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -7,8 +7,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from importlib.metadata import distribution
@@ -21,11 +19,11 @@ import rclpy
 import yaml
 from bag_synth import T0_NS, frame_variant, set_stamp, write_rollout_bag
 from builtin_interfaces.msg import Time
-from conftest import ROS_TEST_ENV
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
+from ros_helpers import SITT_REPLAY, process_env, replay_in_process, run_replay
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 from rosgraph_msgs.msg import Clock
@@ -42,18 +40,8 @@ from sitt_sim_bridge.bags import BagError, BagReader, BagWriter, read_bag
 from sitt_training.envs.quadrotor import QuadrotorVecEnv
 
 REPO = Path(__file__).resolve().parents[1]
-SITT_REPLAY = Path(sys.executable).parent / "sitt-replay"
 LAUNCH_FILE = REPO / "launch" / "replay.launch.py"
 PERIOD_NS = 20_000_000  # the quadrotor student's 50 Hz
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, **ROS_TEST_ENV, "PYTHONUNBUFFERED": "1"}
-
-
-def run_replay(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SITT_REPLAY), *map(str, args)], env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def assert_same(a: Any, b: Any, path: str = "msg") -> None:
@@ -266,7 +254,7 @@ def recorded(exported: Path, tmp_path_factory: pytest.TempPathFactory  # noqa: F
     frames, node_actions = 12, []
     try:
         with BagWriter(root / "bag") as bag, \
-                policy_node(exported, ns, root / "node.log", _env(), "trigger:=camera",
+                policy_node(exported, ns, root / "node.log", process_env(), "trigger:=camera",
                             "use_sim_time:=true") as proc:
             rec = Recorder(ns, bag)
             ready = rec.spin_until(lambda: proc.poll() is None and all(
@@ -338,7 +326,7 @@ def test_live_replay_into_a_node_reports_latency_and_no_drops(recorded, exported
                                                               tmp_path) -> None:
     ns = f"live_{os.getpid()}"
     log = tmp_path / "node.log"
-    with policy_node(exported, ns, log, _env(), "trigger:=camera", "use_sim_time:=true"):
+    with policy_node(exported, ns, log, process_env(), "trigger:=camera", "use_sim_time:=true"):
         proc = run_replay("--bag", recorded["bag"], "--model", exported, "--live",
                           "--namespace", ns, "--json")
     assert proc.returncode == 0, proc.stderr + log.read_text()
@@ -421,20 +409,10 @@ def test_unusable_bags_exit_2_with_one_line(exported, tmp_path, case, message) -
         proc = run_replay("--bag", path, "--model", exported)
         code, err = proc.returncode, proc.stderr
     else:
-        code, err = _in_process(path, exported)
+        code, _, err = replay_in_process("--bag", path, "--model", exported)
     assert code == 2
     assert err.startswith("sitt-replay: error: ") and message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
-
-
-def _in_process(path: Path, model: Path) -> tuple[int, str]:
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stderr(buf):
-        code = replay.main(["--bag", str(path), "--model", str(model)])
-    return code, buf.getvalue()
 
 
 def test_frames_before_any_odometry_only_exit_2(exported, tmp_path, capsys) -> None:  # noqa: F811

@@ -9,6 +9,19 @@ from the frames' stamps when the bag has none. Each frame's answer is matched as
 (same stamp first, else the first action received after publishing it and before the
 next frame), giving latency (publish -> action received) and drops (frames without one).
 
+Integrated joint targets (the arm): the targets are unstamped and the node also publishes
+them from steps no frame triggered (its watchdog holds while the camera is stale, e.g.
+across the bag's episode gaps), so arrival order cannot tell a frame's answer. The replay
+then reads the node's ``~/debug`` topic (``<namespace>/policy_node/debug``; the node must
+run with ``publish_debug``, its default): a frame's step is the first one after it whose
+camera age is 0 (the node stamps a frame's arrival with that step's time; its watchdog
+only steps on a missing, stale or rejected camera), and its answer is the target message
+received with the same values (the debug record carries the published targets). To give
+the node the inputs recorded before a frame first (in a simulator bag they share the
+frame's time, and the node serves its image subscription first), each frame waits until
+the node has answered its ``get_parameters`` service, as the sim bridge's lockstep does,
+and the next one until the node's step for it was seen (at most ``ANSWER_TIMEOUT_S``).
+
 DDS settings come from the environment (ROS_DOMAIN_ID, ROS_AUTOMATIC_DISCOVERY_RANGE,
 FASTDDS_DEFAULT_PROFILES_FILE), as for every ROS process of this project.
 """
@@ -16,6 +29,7 @@ FASTDDS_DEFAULT_PROFILES_FILE), as for every ROS process of this project.
 from __future__ import annotations
 
 import argparse
+import bisect
 import struct
 import time
 from typing import Any
@@ -25,11 +39,13 @@ import numpy as np
 from sitt_policy_node.actions import ActionMap
 
 from .bags import BagReader, message_class
-from .replay import Plan, ReplayError, Topics, _action_reader
+from .replay import DEBUG_SUFFIX, Plan, ReplayError, Topics, _action_reader, debug_segments
 from .replay_report import latency_stats, match_answers
 
 SPIN_S = 0.002  # longest sleep between two publishes: actions are taken in meanwhile
 TAIL_S = 1.0  # after the last frame: wait this long for the outstanding answers
+ANSWER_TIMEOUT_S = 2.0  # integrated targets: the longest wait for the node's step/sync
+CAMERA_AGE = "age_camera_s"  # the node's debug segment: camera age at the step [s]
 
 
 def _cdr_stamp(data: bytes) -> int:
@@ -45,8 +61,8 @@ def live_topics(args: argparse.Namespace, contract: dict[str, Any], topics: Topi
     """{bag topic or 'action': topic on the live graph}."""
     ros = contract["ros"]
 
-    def target(key: str, bag_topic: str | None) -> str:
-        name = ros.get(key, {}).get("topic", key)
+    def target(key: str, bag_topic: str | None, default: str | None = None) -> str:
+        name = ros.get(key, {}).get("topic", default or key)
         if args.namespace is not None:  # "" (the launch file's default): the root
             ns = args.namespace.strip("/")
             return name if name.startswith("/") else "/".join(["", *filter(None, [ns]), name])
@@ -55,31 +71,57 @@ def live_topics(args: argparse.Namespace, contract: dict[str, Any], topics: Topi
     out = {topics.camera: target("camera", topics.camera)}
     out.update({t: target(k, t) for k, t in topics.inputs.items()})
     out["action"] = target("action", topics.action)
+    if "integrate" in contract["action"]:  # the node's debug topic and its node
+        out["debug"] = target("debug", topics.debug, DEBUG_SUFFIX)
+        out["node"] = out["debug"].removesuffix("/debug")
     return out
 
 
 def run_live(args: argparse.Namespace, bag: BagReader, contract: dict[str, Any],
              topics: Topics, plan: Plan) -> dict[str, Any]:
     import rclpy
+    from rcl_interfaces.srv import GetParameters
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
     from rosgraph_msgs.msg import Clock
+    from std_msgs.msg import Float64MultiArray
 
     amap = ActionMap(contract["action"])
+    integrated = "integrate" in contract["action"]
     action_type = contract["ros"]["action"].get("type", "geometry_msgs/msg/TwistStamped")
-    to_norm = _action_reader(contract, action_type, amap)
+    if integrated:  # the absolute joint targets, as they are
+        def to_value(msg: Any) -> np.ndarray:
+            return np.asarray(msg.data, dtype=np.float64)
+    else:
+        to_value = _action_reader(contract, action_type, amap)
     names = live_topics(args, contract, topics)
     rclpy.init(args=[])
     node = rclpy.create_node("sitt_replay")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     received: list[tuple[int, int, np.ndarray]] = []  # (monotonic ns, stamp ns, action)
+    steps: list[tuple[int, np.ndarray]] = []  # integrated: frame steps (monotonic ns, targets)
 
     def on_action(msg: Any) -> None:
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec \
             if hasattr(msg, "header") else 0
-        received.append((time.monotonic_ns(), stamp, to_norm(msg)))
+        received.append((time.monotonic_ns(), stamp, to_value(msg)))
 
+    def on_debug(msg: Float64MultiArray) -> None:
+        seg = debug_segments(msg)
+        age = seg.get(CAMERA_AGE)
+        if age is not None and age.size == 1 and age[0] == 0.0 and "target" in seg:
+            steps.append((time.monotonic_ns(), seg["target"].copy()))
+
+    def spin_until(done: Any, timeout_s: float) -> bool:
+        end = time.monotonic() + timeout_s
+        while not done():
+            if time.monotonic() > end:
+                return False
+            executor.spin_once(timeout_sec=SPIN_S)
+        return True
+
+    sync_timeouts = 0
     try:
         pubs = {}
         for bag_topic in [topics.camera, *topics.inputs.values()]:
@@ -93,7 +135,12 @@ def run_live(args: argparse.Namespace, bag: BagReader, contract: dict[str, Any],
                 pubs[topics.clock] = clock_pub
         sub = node.create_subscription(message_class(action_type), names["action"],
                                        on_action, QoSProfile(depth=1000))
-        _wait_for_node(executor, node, pubs, sub, names, topics, args.wait)
+        debug_sub = sync = None
+        if integrated:
+            debug_sub = node.create_subscription(Float64MultiArray, names["debug"], on_debug,
+                                                 QoSProfile(depth=1000))
+            sync = node.create_client(GetParameters, f"{names['node']}/get_parameters")
+        _wait_for_node(executor, node, pubs, sub, names, topics, args.wait, debug_sub, sync)
 
         frame_keys: list[tuple[tuple[int, int], int]] = []
         frame = 0
@@ -112,10 +159,18 @@ def run_live(args: argparse.Namespace, bag: BagReader, contract: dict[str, Any],
                 if stamp > last_clock:
                     clock_pub.publish(Clock(clock=_time_msg(stamp)))
                     last_clock = stamp
+            if sync is not None and topic == topics.camera:
+                # rclpy serves subscriptions before services: once the node answers, it has
+                # taken the inputs published before this frame.
+                future = sync.call_async(GetParameters.Request())
+                sync_timeouts += not spin_until(future.done, ANSWER_TIMEOUT_S)
             pubs[topic].publish(data)
             published += 1
             if topic == topics.camera:
                 frame_keys.append(((time.monotonic_ns(), published), plan.frame_stamps[frame]))
+                if integrated and plan.image_ok[frame]:  # its step, before anything else
+                    seen = len(steps)
+                    spin_until(lambda seen=seen: len(steps) > seen, ANSWER_TIMEOUT_S)
                 frame += 1
         # The outstanding answers: until one came after the last frame (and a little
         # more for stragglers), at most TAIL_S.
@@ -131,14 +186,18 @@ def run_live(args: argparse.Namespace, bag: BagReader, contract: dict[str, Any],
         node.destroy_node()
         rclpy.try_shutdown()
 
-    answers = match_answers(frame_keys, [((t, 0), s) for t, s, _ in received])
+    if integrated:
+        answers = _target_answers(frame_keys, steps, received)
+    else:
+        answers = match_answers(frame_keys, [((t, 0), s) for t, s, _ in received])
     latencies = [(received[j][0] - frame_keys[i][0][0]) * 1e-6
                  for i, j in enumerate(answers) if j is not None]
-    actions = np.full((len(plan.replayed), len(amap.names)), np.nan)
+    width = len(contract["action"]["integrate"]["joints"]) if integrated else len(amap.names)
+    actions = np.full((len(plan.replayed), width), np.nan)
     for row, i in enumerate(plan.replayed):
         if answers[i] is not None:
             actions[row] = received[answers[i]][2]
-    return {
+    out = {
         "actions": actions, "seconds": seconds, "published_messages": published,
         "published_frames": len(frame_keys),
         "drops": sum(j is None for j in answers),
@@ -147,6 +206,35 @@ def run_live(args: argparse.Namespace, bag: BagReader, contract: dict[str, Any],
         "rate": args.rate,
         "actions_received": len(received),
     }
+    if integrated:
+        out.update(frame_steps=len(steps), sync_timeouts=sync_timeouts)
+    return out
+
+
+def _target_answers(frame_keys: list[tuple[tuple[int, int], int]],
+                    steps: list[tuple[int, np.ndarray]],
+                    received: list[tuple[int, int, np.ndarray]]) -> list[int | None]:
+    """Integrated targets: per frame, the received target message that answered it (index
+    into ``received``): the node's step for the frame (``steps``, from its debug topic,
+    matched as offline) and the first unused target message after the frame with the
+    step's values. None: no step, or its targets never arrived (a node without a joint
+    state publishes none)."""
+    matched = match_answers(frame_keys, [((t, 0), 0) for t, _ in steps])
+    times = [t for t, _, _ in received]
+    used: set[int] = set()
+    out: list[int | None] = []
+    for (key, _), j in zip(frame_keys, matched, strict=True):
+        answer = None
+        if j is not None:
+            k = bisect.bisect_right(times, key[0])
+            while k < len(received) and (k in used
+                                         or not np.array_equal(received[k][2], steps[j][1])):
+                k += 1
+            if k < len(received):
+                answer = k
+                used.add(k)
+        out.append(answer)
+    return out
 
 
 def _time_msg(ns: int) -> Any:
@@ -156,18 +244,27 @@ def _time_msg(ns: int) -> Any:
 
 
 def _wait_for_node(executor: Any, node: Any, pubs: dict[str, Any], sub: Any,
-                   names: dict[str, str], topics: Topics, timeout: float) -> None:
-    """Discovery both ways, or ReplayError naming what nobody listens to."""
+                   names: dict[str, str], topics: Topics, timeout: float,
+                   debug_sub: Any = None, sync: Any = None) -> None:
+    """Discovery both ways (integrated targets: the debug topic and the sync service too),
+    or ReplayError naming what is missing."""
     inputs = [topics.camera, *topics.inputs.values()]
     end = time.monotonic() + timeout
     while True:
         deaf = [names[t] for t in inputs if pubs[t].get_subscription_count() == 0]
-        if not deaf and sub.get_publisher_count() > 0:
+        hint = "is it running, in this ROS_DOMAIN_ID, with these topic names?"
+        if deaf:
+            missing = f"nobody subscribes to {', '.join(deaf)}"
+        elif sub.get_publisher_count() == 0:
+            missing = f"nobody publishes {names['action']}"
+        elif debug_sub is not None and debug_sub.get_publisher_count() == 0:
+            missing = f"nobody publishes {names['debug']}"
+            hint = "the live replay of joint targets needs it: run the node with publish_debug"
+        elif sync is not None and not sync.service_is_ready():
+            missing = f"no service {sync.srv_name}"
+        else:
             break
         if time.monotonic() > end:
-            what = (f"nobody subscribes to {', '.join(deaf)}" if deaf else
-                    f"nobody publishes {names['action']}")
-            raise ReplayError(f"no policy_node found after {timeout:g} s: {what} (is it "
-                              f"running, in this ROS_DOMAIN_ID, with these topic names?)")
+            raise ReplayError(f"no policy_node found after {timeout:g} s: {missing} ({hint})")
         executor.spin_once(timeout_sec=0.05)
     time.sleep(0.2)  # matched, but let the node's readers settle before the first message

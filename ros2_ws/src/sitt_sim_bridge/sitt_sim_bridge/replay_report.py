@@ -106,6 +106,12 @@ def text_report(report: dict[str, Any]) -> str:
              f"recorded action, {f['unanswered']} without one"]
     if report["skipped"]:
         lines.append("  skipped: " + ", ".join(f"{k} {v}" for k, v in report["skipped"].items()))
+    tg = report.get("targets")
+    if tg:  # integrated actions (joint targets)
+        lines.append(f"  joint targets: steps start from {tg['source']}" + (
+            "" if tg["continued"] is None else
+            f"; {tg['continued']} step(s) continue the node's previous target, "
+            f"{tg['restarted']} restart from the measured joints"))
     err = report.get("action_error")
     if err and err["count"]:
         lines.append(f"  action error vs recorded ({err['count']} steps): max "
@@ -116,6 +122,12 @@ def text_report(report: dict[str, Any]) -> str:
             lines.append(f"    {name:>18}: MAE {_fmt(n['mae'][d])} (phys {_fmt(p['mae'][d])} "
                          f"{err['units'][d]}), max {_fmt(n['max'][d])} "
                          f"(phys {_fmt(p['max'][d])}), corr {_fmt(n['corr'][d], '.4f')}")
+    tgt = report.get("target_error")
+    if tgt and tgt["count"]:
+        lines.append(f"  target error vs recorded ({tgt['count']} steps): max "
+                     f"{_fmt(tgt['max_overall'])}; per joint max " + ", ".join(
+                         f"{n} {_fmt(m)} {u}" for n, m, u in
+                         zip(tgt["names"], tgt["max"], tgt["units"], strict=True)))
     t = report["throughput"]
     lines.append(f"  throughput: {t['messages']} messages in {t['seconds']:.3f} s = "
                  f"{t['messages_per_s']:.0f} msgs/s ({t['frames_per_s']:.0f} frames/s)")
