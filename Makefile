@@ -33,7 +33,10 @@ test: venv
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q tests
 
+# The shipped quadrotor student end to end (ONNX export, in-process and HIL evaluation
+# over DDS, bag replay), then SITT and the baselines trained on the color maze.
 demo: venv
+	$(PY) bench/mission_demo.py --out runs/demo_mission
 	$(PY) bench/color_maze.py --quick --out runs/demo_color_maze
 
 clean:

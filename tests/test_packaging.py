@@ -145,4 +145,8 @@ def test_readme_commands_are_what_ci_and_make_run():
         assert recipe, f'Makefile has no {target} target'
         assert 'venv' in recipe.group(0).splitlines()[0], f'{target} must create .venv first'
     demo = re.search(r'^demo:.*\n((?:\t.*\n)+)', makefile, re.M).group(1)
-    assert 'bench/color_maze.py' in demo
+    # The mission demo (shipped quadrotor student: export, in process, HIL, bag replay)
+    # first, then the color maze's headline table.
+    assert 'bench/mission_demo.py' in demo and 'bench/color_maze.py' in demo
+    assert demo.index('bench/mission_demo.py') < demo.index('bench/color_maze.py')
+    assert (REPO_ROOT / 'models' / 'quadrotor_sitt' / 'config.yaml').is_file()
