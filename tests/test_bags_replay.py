@@ -7,10 +7,12 @@ from __future__ import annotations
 import ast
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from importlib.metadata import distribution
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 from test_policy_node import POLICY_NODE, exported, policy_node  # noqa: F401 (fixture)
 from test_policy_observation import command_msg, image_msg, odometry_msg
+from test_sim_bridge import SITT_HIL, _last_json
 
 from sitt_policy_node.actions import ActionMap
 from sitt_policy_node.contract import load_policy
@@ -42,6 +45,7 @@ from sitt_training.envs.quadrotor import QuadrotorVecEnv
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "replay.launch.py"
 PERIOD_NS = 20_000_000  # the quadrotor student's 50 Hz
+HIL_EPISODES, HIL_STEPS = 3, 10  # the recorded lockstep HIL bag: short episodes
 
 
 def assert_same(a: Any, b: Any, path: str = "msg") -> None:
@@ -341,6 +345,69 @@ def test_live_replay_into_a_node_reports_latency_and_no_drops(recorded, exported
     # The node sees the same inputs and feeds back its own (identical) actions.
     assert report["frames"]["compared"] == frames
     assert report["action_error"]["max_normalised"] <= 1e-5, report["action_error"]
+
+
+@pytest.fixture(scope="module")
+def hil_bag(exported: Path, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
+            ) -> SimpleNamespace:
+    """``sitt-hil --task quadrotor`` (bridge + node, lockstep) with ``--record``: the bag
+    (``bag``; clock, odometry, command and frame of a step share its log time) and the
+    summary (``run``)."""
+    root = tmp_path_factory.mktemp("quad_hil")
+    proc = subprocess.run(
+        [str(SITT_HIL), "--task", "quadrotor", "--model", str(exported), "--episodes",
+         str(HIL_EPISODES), "--episode-steps", str(HIL_STEPS), "--json", "--record",
+         str(root / "bag"), "--timeout", "120", "--log-dir", str(root / "logs")],
+        env=process_env(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    run = _last_json(proc.stdout)
+    assert run["episodes"] == HIL_EPISODES and run["sync_timeouts"] == 0, run
+    return SimpleNamespace(bag=root / "bag", run=run)
+
+
+def test_live_replay_of_a_lockstep_hil_bag_reproduces_the_nodes_actions(
+        hil_bag, exported, tmp_path) -> None:  # noqa: F811
+    """In the bag the sim bridge records, a step's clock, odometry and command share the
+    frame's log time, so they are republished right before it: the replay makes sure the
+    node has taken them, and has run the watchdog step the clock made due after an episode
+    gap, before each frame (two get_parameters round trips). Then the node sees what the
+    recorded one saw and, with its own (identical) previous action, answers the same
+    bits: without the sync every frame differs, with one round trip an episode's first."""
+    frames = sum(ep["length"] for ep in hil_bag.run["per_episode"])
+    ns = f"hillive_{os.getpid()}"
+    log = tmp_path / "node.log"
+    with policy_node(exported, ns, log, process_env(), "trigger:=camera",
+                     "use_sim_time:=true"):
+        proc = run_replay("--bag", hil_bag.bag, "--model", exported, "--live",
+                          "--namespace", ns, "--json")
+    assert proc.returncode == 0, proc.stderr + log.read_text()
+    report = json.loads(proc.stdout)
+    assert report["mode"] == "live" and report["published_frames"] == frames
+    assert report["drops"] == 0 and report["sync_timeouts"] == 0, report
+    assert report["live_topics"]["node"] == f"/{ns}/policy_node"
+    assert not any("get_parameters" in w for w in report["warnings"]), report["warnings"]
+    assert report["frames"]["compared"] == frames, report["frames"]
+    err = report["action_error"]
+    assert err["max_normalised"] == 0.0 and err["max_physical"] == 0.0, err
+
+
+def test_live_replay_goes_on_without_the_sync_when_the_node_is_named_otherwise(
+        hil_bag, exported, tmp_path) -> None:  # noqa: F811
+    """A stamped-action node the replay cannot find by name (no <ns>/policy_node/
+    get_parameters): it replays without the sync and the report says so."""
+    ns = f"hilname_{os.getpid()}"
+    log = tmp_path / "node.log"
+    with policy_node(exported, ns, log, process_env(), "trigger:=camera",
+                     "use_sim_time:=true", args=("-r", "__node:=pilot")):
+        proc = run_replay("--bag", hil_bag.bag, "--model", exported, "--live",
+                          "--namespace", ns, "--rate", 4, "--json")
+    assert proc.returncode == 0, proc.stderr + log.read_text()
+    report = json.loads(proc.stdout)
+    frames = sum(ep["length"] for ep in hil_bag.run["per_episode"])
+    assert report["published_frames"] == frames and report["sync_timeouts"] == 0
+    assert report["frames"]["compared"] + report["drops"] == frames, report
+    assert any(w.startswith(f"no service /{ns}/policy_node/get_parameters (is the node "
+                            "named otherwise?)") for w in report["warnings"]), report
 
 
 # --------------------------------------------------------------------------- bad bags

@@ -724,6 +724,7 @@ def replay(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
 
             live = run_live(args, bag, contract, topics, plan)
             actions, seconds = live.pop("actions"), live.pop("seconds")
+            report["warnings"] += live.pop("warnings")
             report.update(live)
         else:
             actions = policy.replay(plan, args.batch)

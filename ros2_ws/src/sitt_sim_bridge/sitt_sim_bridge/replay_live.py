@@ -9,6 +9,23 @@ from the frames' stamps when the bag has none. Each frame's answer is matched as
 (same stamp first, else the first action received after publishing it and before the
 next frame), giving latency (publish -> action received) and drops (frames without one).
 
+Inputs before their frame: in a simulator bag (``sitt-hil --record``: the bridge's lockstep)
+a step's clock, odometry / joint state and command share the frame's log time, so they are
+republished right before it, and the node serves its image subscription first: it could
+step on the frame with the previous step's inputs. So before each frame the replay calls
+the node's ``get_parameters`` service and waits for the answer (at most
+``ANSWER_TIMEOUT_S``; timeouts: ``sync_timeouts``), as the sim bridge's lockstep does:
+rclpy serves subscriptions before services, so by then the node has taken the inputs
+published before the frame. It does so twice (``SYNC_ROUND_TRIPS``): rclpy serves timers
+before services too, so the second answer comes after the timers the new clock made due
+have run, e.g. the watchdog's step on the stale camera after an episode gap (as recorded:
+its safe action restarts the node's previous action, and that action, stamped with the
+frame's time, arrives before the frame is published, so it is not taken for its answer).
+The node is ``<namespace>/policy_node``, named after its debug topic (``~/debug``,
+below). Without that service after discovery (a node named otherwise) a model with
+stamped actions is replayed without the sync and the report warns; integrated joint
+targets need it.
+
 Integrated joint targets (the arm): the targets are unstamped and the node also publishes
 them from steps no frame triggered (its watchdog holds while the camera is stale, e.g.
 across the bag's episode gaps), so arrival order cannot tell a frame's answer. The replay
@@ -16,11 +33,8 @@ then reads the node's ``~/debug`` topic (``<namespace>/policy_node/debug``; the 
 run with ``publish_debug``, its default): a frame's step is the first one after it whose
 camera age is 0 (the node stamps a frame's arrival with that step's time; its watchdog
 only steps on a missing, stale or rejected camera), and its answer is the target message
-received with the same values (the debug record carries the published targets). To give
-the node the inputs recorded before a frame first (in a simulator bag they share the
-frame's time, and the node serves its image subscription first), each frame waits until
-the node has answered its ``get_parameters`` service, as the sim bridge's lockstep does,
-and the next one until the node's step for it was seen (at most ``ANSWER_TIMEOUT_S``).
+received with the same values (the debug record carries the published targets). The next
+frame waits until the node's step for this one was seen (at most ``ANSWER_TIMEOUT_S``).
 
 DDS settings come from the environment (ROS_DOMAIN_ID, ROS_AUTOMATIC_DISCOVERY_RANGE,
 FASTDDS_DEFAULT_PROFILES_FILE), as for every ROS process of this project.
@@ -44,7 +58,10 @@ from .replay_report import latency_stats, match_answers
 
 SPIN_S = 0.002  # longest sleep between two publishes: actions are taken in meanwhile
 TAIL_S = 1.0  # after the last frame: wait this long for the outstanding answers
-ANSWER_TIMEOUT_S = 2.0  # integrated targets: the longest wait for the node's step/sync
+ANSWER_TIMEOUT_S = 2.0  # the longest wait for the node's sync answer (integrated: its step)
+SYNC_ROUND_TRIPS = 2  # get_parameters calls before each frame (see run_live)
+SYNC_DISCOVERY_S = 1.0  # stamped actions: after the topics matched, wait this long for the
+# node's get_parameters service (it comes with the node's topics; a missing one: no sync)
 CAMERA_AGE = "age_camera_s"  # the node's debug segment: camera age at the step [s]
 
 
@@ -71,9 +88,10 @@ def live_topics(args: argparse.Namespace, contract: dict[str, Any], topics: Topi
     out = {topics.camera: target("camera", topics.camera)}
     out.update({t: target(k, t) for k, t in topics.inputs.items()})
     out["action"] = target("action", topics.action)
-    if "integrate" in contract["action"]:  # the node's debug topic and its node
-        out["debug"] = target("debug", topics.debug, DEBUG_SUFFIX)
-        out["node"] = out["debug"].removesuffix("/debug")
+    debug = target("debug", topics.debug, DEBUG_SUFFIX)  # the node's debug topic
+    if "integrate" in contract["action"]:  # read to tell a frame's answer
+        out["debug"] = debug
+    out["node"] = debug.removesuffix("/debug")  # its node: the sync's get_parameters
     return out
 
 
@@ -122,6 +140,7 @@ def run_live(args: argparse.Namespace, bag: BagReader, contract: dict[str, Any],
         return True
 
     sync_timeouts = 0
+    warnings: list[str] = []
     try:
         pubs = {}
         for bag_topic in [topics.camera, *topics.inputs.values()]:
@@ -135,12 +154,19 @@ def run_live(args: argparse.Namespace, bag: BagReader, contract: dict[str, Any],
                 pubs[topics.clock] = clock_pub
         sub = node.create_subscription(message_class(action_type), names["action"],
                                        on_action, QoSProfile(depth=1000))
-        debug_sub = sync = None
+        debug_sub = None
         if integrated:
             debug_sub = node.create_subscription(Float64MultiArray, names["debug"], on_debug,
                                                  QoSProfile(depth=1000))
-            sync = node.create_client(GetParameters, f"{names['node']}/get_parameters")
-        _wait_for_node(executor, node, pubs, sub, names, topics, args.wait, debug_sub, sync)
+        sync = node.create_client(GetParameters, f"{names['node']}/get_parameters")
+        if not _wait_for_node(executor, node, pubs, sub, names, topics, args.wait,
+                              debug_sub, sync, sync_required=integrated):
+            warnings.append(
+                f"no service {sync.srv_name} (is the node named otherwise?): frames "
+                "published without making sure the node took the inputs recorded before "
+                "them first; where they share the frame's log time (simulator bags) it may "
+                "step with the previous ones")
+            sync = None
 
         frame_keys: list[tuple[tuple[int, int], int]] = []
         frame = 0
@@ -161,9 +187,14 @@ def run_live(args: argparse.Namespace, bag: BagReader, contract: dict[str, Any],
                     last_clock = stamp
             if sync is not None and topic == topics.camera:
                 # rclpy serves subscriptions before services: once the node answers, it has
-                # taken the inputs published before this frame.
-                future = sync.call_async(GetParameters.Request())
-                sync_timeouts += not spin_until(future.done, ANSWER_TIMEOUT_S)
+                # taken the inputs published before this frame. Timers are served before
+                # services too: the second answer comes after the timers the new clock made
+                # due ran (the watchdog's step when the camera went stale, between episodes).
+                for _ in range(SYNC_ROUND_TRIPS):
+                    future = sync.call_async(GetParameters.Request())
+                    if not spin_until(future.done, ANSWER_TIMEOUT_S):
+                        sync_timeouts += 1
+                        break
             pubs[topic].publish(data)
             published += 1
             if topic == topics.camera:
@@ -205,9 +236,11 @@ def run_live(args: argparse.Namespace, bag: BagReader, contract: dict[str, Any],
         "live_topics": {k: v for k, v in names.items()},
         "rate": args.rate,
         "actions_received": len(received),
+        "sync_timeouts": sync_timeouts,
+        "warnings": warnings,
     }
     if integrated:
-        out.update(frame_steps=len(steps), sync_timeouts=sync_timeouts)
+        out["frame_steps"] = len(steps)
     return out
 
 
@@ -245,11 +278,15 @@ def _time_msg(ns: int) -> Any:
 
 def _wait_for_node(executor: Any, node: Any, pubs: dict[str, Any], sub: Any,
                    names: dict[str, str], topics: Topics, timeout: float,
-                   debug_sub: Any = None, sync: Any = None) -> None:
-    """Discovery both ways (integrated targets: the debug topic and the sync service too),
-    or ReplayError naming what is missing."""
+                   debug_sub: Any = None, sync: Any = None, sync_required: bool = True
+                   ) -> bool:
+    """Discovery both ways (integrated targets: the debug topic too) and the node's sync
+    service, or ReplayError naming what is missing. Without ``sync_required`` a missing
+    service is no error: once the topics matched it gets ``SYNC_DISCOVERY_S`` more (within
+    ``timeout``), then False: replay without the sync."""
     inputs = [topics.camera, *topics.inputs.values()]
     end = time.monotonic() + timeout
+    give_up, synced = None, True  # the optional service: when to go on without it
     while True:
         deaf = [names[t] for t in inputs if pubs[t].get_subscription_count() == 0]
         hint = "is it running, in this ROS_DOMAIN_ID, with these topic names?"
@@ -262,9 +299,16 @@ def _wait_for_node(executor: Any, node: Any, pubs: dict[str, Any], sub: Any,
             hint = "the live replay of joint targets needs it: run the node with publish_debug"
         elif sync is not None and not sync.service_is_ready():
             missing = f"no service {sync.srv_name}"
+            if not sync_required:
+                now = time.monotonic()
+                give_up = give_up or min(end, now + SYNC_DISCOVERY_S)
+                if now > give_up:
+                    synced = False
+                    break
         else:
             break
         if time.monotonic() > end:
             raise ReplayError(f"no policy_node found after {timeout:g} s: {missing} ({hint})")
         executor.spin_once(timeout_sec=0.05)
     time.sleep(0.2)  # matched, but let the node's readers settle before the first message
+    return synced
