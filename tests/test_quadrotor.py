@@ -9,6 +9,7 @@ import pytest
 import sitt_training.envs  # noqa: F401  (registers sitt/Quadrotor-v0)
 from sitt_training.envs import make_task
 from sitt_training.envs.quadrotor import (
+    CONTROL_DT,
     CRASH_BASE,
     STATE_DIM,
     TEACHER_DIM,
@@ -34,6 +35,7 @@ from sitt_training.envs.quadrotor_world import (
     DRONE_RADIUS,
     MIN_PILLAR_DISTANCE,
     MIN_START_DISTANCE,
+    NUM_PILLARS,
     PILLAR_RADIUS,
     ground_collision,
     out_of_box,
@@ -233,6 +235,33 @@ def test_rewards_progress_and_crash_penalty_grows_with_speed():
     assert reward[3] < reward[2] < -CRASH_BASE
     assert infos["episode"]["crash_pillar"][2:].tolist() == [1, 1]
     assert infos["episode"]["success"][2:].tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_flying_faster_than_commanded_earns_nothing_and_costs_overspeed_weight(weight):
+    env = QuadrotorVecEnv(3, seed=0, overspeed_weight=weight)
+    env.set_student_mask(np.zeros(3, dtype=bool))
+    d = env.command_velocity(np.arange(3))[:, :2]
+    speed = np.linalg.norm(d, axis=1)
+    d /= speed[:, None]
+    env.quaternion[:] = yaw_to_quaternion(np.arctan2(d[:, 1], d[:, 0]))
+    env.pillar_xy[:] = np.array(FAR_AWAY[:1] * NUM_PILLARS)
+    env.position[:, :2] = 0.0
+    # Env 0 at the commanded speed, envs 1 and 2 at 2x and 3x.
+    env.velocity[:, :2] = d * speed[:, None] * np.array([[1.0], [2.0], [3.0]])
+    start = env.position[:, :2].copy()
+    _, reward, _, _, _ = env.step(np.zeros((3, 4)))
+    along = np.einsum("ij,ij->i", env.position[:, :2] - start, d)
+    cap = speed * CONTROL_DT
+    excess = np.maximum(along - cap, 0.0)
+    assert excess[0] < 0.1 * cap[0] and excess[2] > excess[1] > 0.5 * cap[1]
+    # Progress is capped (the faster two earn exactly the cap); beyond it, each metre costs
+    # the weight. The other terms are the same for all three (to 1e-4).
+    progress = np.minimum(along, cap)
+    assert progress[1] == pytest.approx(cap[1]) and progress[2] == pytest.approx(cap[2])
+    np.testing.assert_allclose(reward[1:] - reward[0],
+                               progress[1:] - progress[0] - weight * (excess[1:] - excess[0]),
+                               atol=1e-4)
 
 
 def test_ground_crash_and_perception_metrics():
