@@ -90,3 +90,19 @@ def test_batched_evaluation_flies_the_same_episodes(tmp_path: Path, monkeypatch)
     assert len(batched.traces) == 7
     for a, b in zip(whole.traces, batched.traces, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_quadrotor_presets_differ_only_in_the_method() -> None:
+    """SITT and the baselines are compared on equal terms: the same task, PPO, networks and
+    budget; only the method section (and what it means for the student) differs."""
+    from dataclasses import asdict
+
+    from sitt_training.config import preset_path
+
+    presets = {m: asdict(load_config(preset_path("quadrotor", m)))
+               for m in ("sitt", "bc", "noalign", "dagger")}
+    for method, cfg in presets.items():
+        for section in ("task", "ppo", "network", "train"):
+            assert cfg[section] == presets["sitt"][section], (method, section)
+        for key in ("align_iterations", "align_batch_size", "align_lr", "buffer_size"):
+            assert cfg["method"][key] == presets["sitt"]["method"][key], (method, key)
