@@ -32,12 +32,12 @@ import torch
 
 from sitt_training.cli import load_run
 from sitt_training.config import ConfigError, save_config
-from sitt_training.trainer import checkpoints
+from sitt_training.trainer import EVAL_STATE_KEYS, checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 # What load_run reads from a checkpoint, then two small entries that say what it is.
 REQUIRED = ("policy", "iteration", "env_steps", "student_samples", "wall_time")
-KEEP = (*REQUIRED, "last_teacher_success", "config")
+KEEP = EVAL_STATE_KEYS
 MAX_BYTES = 5 * 1024 * 1024
 
 

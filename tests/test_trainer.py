@@ -132,6 +132,28 @@ def test_eval_cli_json_and_plot(tmp_path: Path) -> None:
     assert png.stat().st_size > 10_000
 
 
+def test_keep_best_saves_the_validation_best_networks(tmp_path: Path) -> None:
+    from sitt_training.cli import load_run
+
+    cfg = load_config(overrides=[*TINY, "train.eval_every=1", "train.eval_episodes=8",
+                                 "train.iterations=4", "train.checkpoint_every=1"])
+    run = tmp_path / "run"
+    Trainer(cfg, run, show_progress=False).train()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    scores = [(r["eval/student_success"], r["eval/teacher_success"], r["iteration"])
+              for r in rows]
+    best = max(scores)  # ties: the later iteration
+    record = json.loads((run / "best.json").read_text())
+    assert record["iteration"] == best[2]
+    assert record["eval/student_success"] == best[0]
+    _, policy, meta = load_run(run, Path("best"))
+    assert meta["iteration"] == best[2] and meta["checkpoint"].endswith("best_model.pt")
+    _, same, _ = load_run(run, run / f"model_{best[2]}.pt")
+    for key, value in same.state_dict().items():
+        assert torch.equal(policy.state_dict()[key], value), key
+    assert [p.name for p in checkpoints(run)][-1] == "model_4.pt"  # resume ignores it
+
+
 @pytest.mark.parametrize("desired_kl,final_lr", [(1e-9, 1e-4), (10.0, 3e-3)])
 def test_adaptive_lr_follows_the_update_kl(tmp_path: Path, desired_kl: float,
                                            final_lr: float) -> None:

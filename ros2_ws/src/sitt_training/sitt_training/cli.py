@@ -14,7 +14,7 @@ import torch
 from .config import METHODS, Config, ConfigError, load_config, preset_path
 from .envs import TASKS
 from .evaluation import TEST_SEED, evaluate
-from .trainer import Trainer, build_policy, checkpoints
+from .trainer import BEST_MODEL, Trainer, build_policy, checkpoints
 
 
 def _fail(message: str) -> None:
@@ -112,6 +112,11 @@ def load_run(run_dir: Path, checkpoint: Path | None = None
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir}: no config.yaml; is it a run directory?")
     cfg = load_config(run_dir / "config.yaml")
+    if checkpoint is not None and str(checkpoint) == "best":
+        checkpoint = run_dir / BEST_MODEL
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"{run_dir}: no {BEST_MODEL} (written at the first "
+                                    "validation when train.keep_best is on)")
     path = checkpoint or (checkpoints(run_dir) or [None])[-1]
     if path is None:
         raise FileNotFoundError(f"{run_dir}: no model_<iter>.pt checkpoint yet")
@@ -165,7 +170,8 @@ def eval_parser() -> argparse.ArgumentParser:
                     "evaluation seeds never used in training.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--episodes", type=int, default=1000)
-    parser.add_argument("--checkpoint", type=Path, help="default: the newest model_<iter>.pt")
+    parser.add_argument("--checkpoint", type=Path, help="default: the newest "
+                        "model_<iter>.pt; 'best': the validation-best networks (best_model.pt)")
     parser.add_argument("--seed", type=int, default=TEST_SEED, help="evaluation seed")
     parser.add_argument("--plot", type=Path, help="save a trajectory figure (PNG) here")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -115,6 +115,9 @@ class TrainConfig:
     checkpoint_every: int = 10
     eval_every: int = 5  # iterations between validation evaluations (0: never)
     eval_episodes: int = 200  # per validation evaluation
+    # Keep the networks of the validation-best iteration (student success, then teacher's)
+    # as best_model.pt next to the checkpoints; `sitt-eval RUN --checkpoint best` uses it.
+    keep_best: bool = True
     torch_threads: int = 2
     # Save the paired buffer in checkpoints (exact resume). For image tasks it is large
     # (12 kB per 64x64 image): there, presets turn it off and a resumed run refills it.

@@ -134,7 +134,8 @@ def export_main(argv: list[str] | None = None) -> int:
         description="Export a run's student (encoder + shared decoder) to ONNX with its "
                     "policy contract, for sitt_policy_node.")
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--checkpoint", type=Path, help="default: the newest model_<iter>.pt")
+    parser.add_argument("--checkpoint", type=Path, help="default: the newest model_<iter>.pt; "
+                        "'best': the validation-best networks (best_model.pt)")
     parser.add_argument("--out", type=Path, help="default: RUN_DIR/exported")
     args = parser.parse_args(argv)
     from .cli import load_run

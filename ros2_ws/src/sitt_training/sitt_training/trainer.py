@@ -30,6 +30,13 @@ from .obs import take, to_torch
 from .ppo import PPO, RolloutStorage
 
 CHECKPOINT_GLOB = "model_*.pt"
+# The validation-best networks (``keep_best``): not matched by CHECKPOINT_GLOB, so resuming
+# always continues from the newest full checkpoint.
+BEST_MODEL = "best_model.pt"
+BEST_RECORD = "best.json"
+# What evaluation and export need from a checkpoint: networks, counters and config.
+EVAL_STATE_KEYS = ("policy", "iteration", "env_steps", "student_samples", "wall_time",
+                   "last_teacher_success", "config")
 
 
 def build_policy(cfg: Config, env: Any) -> TeacherStudentPolicy:
@@ -96,6 +103,7 @@ class Trainer:
         self.student_samples = 0  # rendered student observations used for training
         self.wall_time = 0.0
         self.last_teacher_success: float | None = None  # of the previous roll-out
+        self.best_score: list[float] | None = None  # keep_best: [student, teacher] success
         self._stop_signal: int | None = None
         self._student_states: list[torch.Tensor] = []  # this roll-out's, for the normalisers
 
@@ -203,7 +211,27 @@ class Trainer:
                       "perf/iteration_s": elapsed})
         if self.cfg.train.eval_every and self.iteration % self.cfg.train.eval_every == 0:
             stats.update(self.validate())
+            self.keep_best(stats)
         return stats
+
+    def keep_best(self, stats: dict[str, float]) -> None:
+        """Model selection on the validation seeds: when the student's validation success
+        (then the teacher's) is at least the best so far, write ``best_model.pt`` (the
+        networks only) and ``best.json``. Later iterations win ties."""
+        if not self.cfg.train.keep_best:
+            return
+        score = [stats["eval/student_success"], stats["eval/teacher_success"]]
+        if self.best_score is not None and score < self.best_score:
+            return
+        self.best_score = score
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        state = self.state_dict()
+        atomic_save({k: state[k] for k in EVAL_STATE_KEYS}, self.run_dir / BEST_MODEL)
+        record = {"iteration": self.iteration, "env_steps": self.env_steps,
+                  **{k: v for k, v in stats.items() if k.startswith("eval/")}}
+        tmp = self.run_dir / (BEST_RECORD + ".tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.replace(self.run_dir / BEST_RECORD)
 
     def validate(self, episodes: int | None = None) -> dict[str, float]:
         """Deterministic teacher and student on validation seeds (never trained on)."""
@@ -234,6 +262,7 @@ class Trainer:
             "buffer": self.buffer.state_dict() if self.cfg.train.checkpoint_buffer else None,
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
             "count_bonus": self.count_bonus.state_dict() if self.count_bonus else None,
+            "best_score": self.best_score,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -255,6 +284,7 @@ class Trainer:
         self.generator.set_state(state["rng"]["generator"])
         if self.count_bonus is not None:
             self.count_bonus.load_state_dict(state["count_bonus"])
+        self.best_score = state.get("best_score")  # absent in checkpoints before keep_best
 
     def save_checkpoint(self) -> Path:
         path = self.run_dir / f"model_{self.iteration}.pt"
