@@ -3,12 +3,15 @@
     python bench/quadrotor.py                        # 4 methods x 5 seeds, 256 test flights
     python bench/quadrotor.py --methods sitt bc --seeds 0 --episodes 64
     python bench/quadrotor.py --write-docs           # also writes the docs/results.md section
+    python bench/quadrotor.py --checkpoint best      # each run's validation-best networks
 
 Every run trains with the shipped preset (ros2_ws/src/sitt_training/config/
 quadrotor_<method>.yaml), so all methods get the same environment steps and the same
 number of rendered student images. Then teacher and student fly ``--episodes`` held-out
-test layouts with deterministic actions. Finished runs are not retrained: an interrupted
-benchmark continues where it stopped.
+test layouts with deterministic actions: the final networks, or with ``--checkpoint best``
+the ones of each run's best validation evaluation (``best_model.pt``: model selection on
+the validation seeds, the same rule for every method; the test seeds are never seen).
+Finished runs are not retrained: an interrupted benchmark continues where it stopped.
 """
 
 from __future__ import annotations
@@ -41,20 +44,25 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/bench_quadrotor"))
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="config override for every run, e.g. train.iterations=10")
+    parser.add_argument("--checkpoint", choices=("last", "best"), default="last",
+                        help="evaluate the final networks or the validation-best ones")
     parser.add_argument("--write-docs", action="store_true",
                         help="write the quadrotor section of docs/results.md and its figures")
     args = parser.parse_args()
+    checkpoint = Path("best") if args.checkpoint == "best" else None
+    suffix = "_best" if args.checkpoint == "best" else ""
 
     rows, runs = [], {}
     for method in args.methods:
         for seed in args.seeds:
             trained = train_one(method, seed, args.out, args.overrides, task="quadrotor")
-            cached = trained["run_dir"] / f"test_{args.episodes}.json"
+            cached = trained["run_dir"] / f"test_{args.episodes}{suffix}.json"
             figure = args.out / f"flights_{method}.png" if method not in runs else None
             if cached.is_file() and (figure is None or figure.is_file()):
                 report = json.loads(cached.read_text())
             else:
-                report = evaluate_run(trained["run_dir"], args.episodes, plot=figure)
+                report = evaluate_run(trained["run_dir"], args.episodes, checkpoint=checkpoint,
+                                      plot=figure)
                 cached.write_text(json.dumps(report, indent=2))
             rows.append({"method": method, "seed": seed, **report,
                          "train_wall_time": trained["wall_time"],
@@ -120,7 +128,9 @@ def write_docs(table: str, args: argparse.Namespace, curves: Path,
         f"{time.strftime('%Y-%m-%d')}).",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}. Evaluation: {args.episodes} held-out test flights per "
-        "role and run, deterministic actions. Perception metrics: mean angle between the "
+        "role and run, deterministic actions, "
+        + ("each run's validation-best networks (`best_model.pt`). " if args.checkpoint == "best"
+           else "each run's final networks. ") + "Perception metrics: mean angle between the "
         "camera axis and the horizontal velocity; distinct pillars that entered the camera's "
         "field of view during a flight (of 4).",
         "",
