@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from conftest import ROS_TEST_ENV
 
 from sitt_sim_bridge import replay
 
 SITT_REPLAY = Path(sys.executable).parent / "sitt-replay"
+POLICY_NODE = Path(sys.executable).parent / "policy_node"
 
 
 def process_env() -> dict[str, str]:
@@ -35,3 +41,38 @@ def replay_in_process(*args: object) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = replay.main([str(a) for a in args])
     return code, out.getvalue(), err.getvalue()
+
+
+@contextmanager
+def policy_node(model: Path, ns: str, log: Path, env: dict[str, str], *params: str,
+                args: tuple[str, ...] = ()) -> Iterator[subprocess.Popen]:
+    """The node as a subprocess in namespace ``/ns``; stopped with SIGINT afterwards."""
+    cmd = [str(POLICY_NODE), "--ros-args", "-r", f"__ns:=/{ns}", *args,
+           "-p", f"model_path:={model}"]
+    for p in params:
+        cmd += ["-p", p]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def live_replay(model: Path, bag: Path, ns: str, log: Path, frames: int) -> dict[str, Any]:
+    """``sitt-replay --live`` of ``bag`` into a fresh node in ``/ns`` (trigger camera, sim
+    time); checks that every frame went out and was answered in sync, returns the report."""
+    with policy_node(model, ns, log, process_env(), "trigger:=camera", "use_sim_time:=true"):
+        proc = run_replay("--bag", bag, "--model", model, "--live", "--namespace", ns,
+                          "--json")
+    assert proc.returncode == 0, proc.stderr + log.read_text()
+    report = json.loads(proc.stdout)
+    assert report["mode"] == "live" and report["published_frames"] == frames
+    assert report["drops"] == 0 and report["sync_timeouts"] == 0, report
+    return report

@@ -24,10 +24,10 @@ import torch
 from rcl_interfaces.srv import GetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
-from ros_helpers import process_env, replay_in_process, run_replay
+from ros_helpers import live_replay, policy_node, process_env, replay_in_process, run_replay
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
-from test_policy_node import policy_node, segments
+from test_policy_node import segments
 from test_sim_bridge import SITT_HIL, Spinner, _bridge, _finish, _last_json
 
 from sitt_policy_node.contract import (
@@ -575,15 +575,7 @@ def test_live_replay_of_the_hil_bag_into_a_node_matches_its_targets(arm, hil_bag
     from the same inputs, so they equal the recorded ones bit for bit; the targets its
     watchdog publishes between episodes (camera stale) are not taken for answers."""
     ns = f"armlive_{os.getpid()}"
-    log = tmp_path / "node.log"
-    with policy_node(arm.model, ns, log, process_env(), "trigger:=camera",
-                     "use_sim_time:=true"):
-        proc = run_replay("--bag", hil_bag.bag, "--model", arm.model, "--live",
-                          "--namespace", ns, "--json")
-    assert proc.returncode == 0, proc.stderr + log.read_text()
-    report = json.loads(proc.stdout)
-    assert report["mode"] == "live" and report["published_frames"] == FRAMES
-    assert report["drops"] == 0 and report["sync_timeouts"] == 0, report
+    report = live_replay(arm.model, hil_bag.bag, ns, tmp_path / "node.log", FRAMES)
     assert report["live_topics"]["debug"] == f"/{ns}/policy_node/debug"
     assert report["live_topics"]["/joint_states"] == f"/{ns}/joint_states"
     # Between the 3 episodes the node held (at least one target each time) besides answering.

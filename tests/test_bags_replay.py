@@ -25,13 +25,21 @@ from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
-from ros_helpers import SITT_REPLAY, process_env, replay_in_process, run_replay
+from ros_helpers import (
+    POLICY_NODE,
+    SITT_REPLAY,
+    live_replay,
+    policy_node,
+    process_env,
+    replay_in_process,
+    run_replay,
+)
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
-from test_policy_node import POLICY_NODE, exported, policy_node  # noqa: F401 (fixture)
+from test_policy_node import exported  # noqa: F401 (fixture)
 from test_policy_observation import command_msg, image_msg, odometry_msg
 from test_sim_bridge import SITT_HIL, _last_json
 
@@ -375,15 +383,7 @@ def test_live_replay_of_a_lockstep_hil_bag_reproduces_the_nodes_actions(
     bits: without the sync every frame differs, with one round trip an episode's first."""
     frames = sum(ep["length"] for ep in hil_bag.run["per_episode"])
     ns = f"hillive_{os.getpid()}"
-    log = tmp_path / "node.log"
-    with policy_node(exported, ns, log, process_env(), "trigger:=camera",
-                     "use_sim_time:=true"):
-        proc = run_replay("--bag", hil_bag.bag, "--model", exported, "--live",
-                          "--namespace", ns, "--json")
-    assert proc.returncode == 0, proc.stderr + log.read_text()
-    report = json.loads(proc.stdout)
-    assert report["mode"] == "live" and report["published_frames"] == frames
-    assert report["drops"] == 0 and report["sync_timeouts"] == 0, report
+    report = live_replay(exported, hil_bag.bag, ns, tmp_path / "node.log", frames)
     assert report["live_topics"]["node"] == f"/{ns}/policy_node"
     assert not any("get_parameters" in w for w in report["warnings"]), report["warnings"]
     assert report["frames"]["compared"] == frames, report["frames"]

@@ -11,12 +11,9 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from importlib.metadata import distribution
 from pathlib import Path
 
@@ -33,6 +30,7 @@ from rcl_interfaces.srv import GetParameters, ListParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import qos_profile_sensor_data
+from ros_helpers import POLICY_NODE, policy_node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -52,7 +50,6 @@ from sitt_training.trainer import Trainer
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = REPO / "ros2_ws" / "src" / "sitt_policy_node"
 LAUNCH_FILE = REPO / "launch" / "policy.launch.py"
-POLICY_NODE = Path(sys.executable).parent / "policy_node"
 TINY = ["task.name=quadrotor", "task.num_envs=8", "task.student_envs=4", "method.name=sitt",
         "ppo.rollout_steps=8", "ppo.minibatches=2", "ppo.epochs=1", "method.align_iterations=2",
         "method.align_batch_size=16", "method.buffer_size=256", "network.hidden=[32]",
@@ -87,28 +84,6 @@ def ros() -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- harness
-@contextmanager
-def policy_node(model: Path, ns: str, log: Path, env: dict[str, str], *params: str,
-                args: tuple[str, ...] = ()) -> Iterator[subprocess.Popen]:
-    """The node as a subprocess in namespace ``/ns``; stopped with SIGINT afterwards."""
-    cmd = [str(POLICY_NODE), "--ros-args", "-r", f"__ns:=/{ns}", *args,
-           "-p", f"model_path:={model}"]
-    for p in params:
-        cmd += ["-p", p]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 def segments(msg: Float64MultiArray) -> dict[str, np.ndarray]:
     """The debug message's named segments (layout.dim labels and sizes, in order)."""
     data, out, start = np.asarray(msg.data), {}, 0
