@@ -40,7 +40,6 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 101))
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
-import signal  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -60,6 +59,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from untrained_student import default_model  # noqa: E402
 
 from sitt_policy_node.contract import load_policy  # noqa: E402
+from sitt_sim_bridge.hil import stop_process  # noqa: E402
 from sitt_sim_bridge.messages import image_msg  # noqa: E402
 
 POLICY_NODE = Path(sys.executable).parent / "policy_node"
@@ -235,16 +235,6 @@ def start(cmd: list[str]) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def echo_target(bench: Bench) -> Target:
     ns = f"/lat_echo_{os.getpid()}"
     proc = start([sys.executable, __file__, "--echo", ns])
@@ -351,7 +341,7 @@ def main() -> int:
                 rows += [floor, *node_rows]
         finally:
             for t in targets:
-                stop(t.proc)
+                stop_process(t.proc)
             bench.node.destroy_node()
             rclpy.try_shutdown()
 

@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 from conftest import ROS_TEST_ENV
 
 from sitt_sim_bridge import replay
+from sitt_sim_bridge.hil import stop_process
 
 SITT_REPLAY = Path(sys.executable).parent / "sitt-replay"
 POLICY_NODE = Path(sys.executable).parent / "policy_node"
@@ -56,13 +56,7 @@ def policy_node(model: Path, ns: str, log: Path, env: dict[str, str], *params: s
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 def live_replay(model: Path, bag: Path, ns: str, log: Path, frames: int) -> dict[str, Any]:

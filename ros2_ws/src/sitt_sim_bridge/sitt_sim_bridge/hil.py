@@ -127,7 +127,9 @@ def _start(cmd: list[str], env: dict[str, str], stdout: Path,
             return subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a ROS process as Ctrl-C would (SIGINT: it shuts down cleanly), killing it if it
+    has not exited within STOP_TIMEOUT_S."""
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGINT)
@@ -200,7 +202,7 @@ def run_hil(model: Path, episodes: int, mode: str = "lockstep", seed: int = TEST
                            f"policy node log:\n{_tail(logs['policy_node'], 10)}")
     finally:
         for proc in procs.values():
-            _stop(proc)
+            stop_process(proc)
     summary["domain_id"] = int(env["ROS_DOMAIN_ID"])
     summary["logs"] = str(log_dir)
     return summary
