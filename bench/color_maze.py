@@ -23,7 +23,7 @@ import torch
 from results_doc import copy_figures, replace_section
 
 from sitt_training.cli import evaluate_run
-from sitt_training.config import METHODS, load_config, preset_path
+from sitt_training.config import SITT_COMPARISON, load_config, preset_path
 from sitt_training.plots import plot_learning_curves, read_metrics
 from sitt_training.trainer import Trainer
 
@@ -76,7 +76,8 @@ def mean_std(values: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(SITT_COMPARISON),
+                        choices=SITT_COMPARISON)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--quick", action="store_true", help="one seed per method")
     parser.add_argument("--episodes", type=int, default=1000, help="evaluation mazes")

@@ -29,7 +29,7 @@ from color_maze import mean_std, time_to_student, train_one
 from results_doc import copy_figures, replace_section
 
 from sitt_training.cli import evaluate_run
-from sitt_training.config import METHODS
+from sitt_training.config import SITT_COMPARISON
 from sitt_training.plots import plot_learning_curves
 
 TARGET = 0.8  # the student success target
@@ -38,7 +38,8 @@ TARGET = 0.8  # the issue's student success target
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(SITT_COMPARISON),
+                        choices=SITT_COMPARISON)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--episodes", type=int, default=256, help="test flights per role")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_quadrotor"))

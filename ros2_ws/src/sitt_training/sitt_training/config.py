@@ -14,7 +14,9 @@ from typing import Any, get_type_hints
 
 import yaml
 
-METHODS = ("sitt", "noalign", "bc", "dagger")
+METHODS = ("sitt", "noalign", "bc", "dagger", "tsra")
+# SITT's paper comparison (the quadrotor and arm benchmarks run these four).
+SITT_COMPARISON = ("sitt", "noalign", "bc", "dagger")
 
 
 def _config_dir() -> Path:
@@ -94,6 +96,11 @@ class MethodConfig:
     dagger_envs: int = 250  # DAgger: envs where the student may act
     dagger_beta0: float = 1.0  # DAgger: teacher's share of actions at iteration 0
     dagger_beta_decay: float = 0.9  # DAgger: beta_k = beta0 * decay^k
+    # TSRA (METHODS.md section 2): encoders minimise L_CL + a * L_align + s * L_stab (the
+    # paper: a = s = 1; 0 gives its "w/o alignment" / "w/o stability" ablations).
+    tsra_align_coef: float = 1.0
+    tsra_stability_coef: float = 1.0
+    tsra_init_temperature: float = 0.1  # InfoNCE temperature tau at the start (learnable)
 
 
 @dataclass
@@ -106,6 +113,9 @@ class NetworkConfig:
     # Running mean/std normalisation of the teacher observation and the student's state
     # vector (continuous-control tasks; the student's is part of the exported graph).
     normalize_obs: bool = False
+    # Hidden layers of the shared decoder D before its output layer (default: D is linear,
+    # as in SITT). TSRA's policy network reads a fixed, contrastively learned embedding.
+    decoder_hidden: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -211,6 +221,7 @@ def validate(cfg: Config) -> Config:
         "train.iterations": cfg.train.iterations,
         "train.checkpoint_every": cfg.train.checkpoint_every,
         "train.torch_threads": cfg.train.torch_threads,
+        "method.tsra_init_temperature": cfg.method.tsra_init_temperature,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -227,6 +238,8 @@ def validate(cfg: Config) -> Config:
         "train.eval_every": cfg.train.eval_every,
         "train.seed": cfg.train.seed,
         "method.dagger_envs": cfg.method.dagger_envs,
+        "method.tsra_align_coef": cfg.method.tsra_align_coef,
+        "method.tsra_stability_coef": cfg.method.tsra_stability_coef,
     }
     for key, value in non_negative.items():
         if value < 0:

@@ -132,13 +132,28 @@ class ActionSpec:
         raise ValueError(f"unsupported action space {space}")
 
 
+class UnitNorm(nn.Module):
+    """``z / ||z||``: embeddings on the unit sphere (TSRA's shared embedding space)."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return F.normalize(z, dim=-1)
+
+
 class ActionDecoder(nn.Module):
-    """The shared decoder D. Updated only by the teacher's RL loss."""
+    """The shared decoder D. Updated only by the teacher's RL loss.
+
+    One linear layer by default (SITT); with ``hidden`` an ELU MLP first (TSRA's policy
+    network, which must map a fixed, contrastively learned embedding to actions)."""
 
     def __init__(self, feature_dim: int, spec: ActionSpec, init_log_std: float = 0.0,
-                 min_log_std: float | None = None) -> None:
+                 min_log_std: float | None = None, hidden: Sequence[int] = ()) -> None:
         super().__init__()
         self.spec = spec
+        layers: list[nn.Module] = []
+        for width in hidden:
+            layers += [nn.Linear(feature_dim, width), nn.ELU()]
+            feature_dim = width
+        self.body = nn.Sequential(*layers)  # empty: no parameters, old checkpoints load
         self.linear = nn.Linear(feature_dim, spec.n)
         nn.init.orthogonal_(self.linear.weight, gain=0.01)  # near-uniform initial policy
         nn.init.zeros_(self.linear.bias)
@@ -155,13 +170,16 @@ class ActionDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Logits or mean."""
-        return self.linear(z)
+        return self.linear(self.body(z))
 
     def frozen(self, z: torch.Tensor) -> torch.Tensor:
         """The same output, with the decoder's weights detached: gradients reach ``z`` only.
 
-        Used by the student and proxy losses, which must never move the decoder."""
-        return F.linear(z, self.linear.weight.detach(), self.linear.bias.detach())
+        Used by the student-side losses, which must never move the decoder."""
+        if len(self.body) == 0:  # the common case, without functional_call's overhead
+            return F.linear(z, self.linear.weight.detach(), self.linear.bias.detach())
+        detached = {name: value.detach() for name, value in self.named_parameters()}
+        return torch.func.functional_call(self, detached, (z,))
 
     def distribution(self, out: torch.Tensor) -> torch.distributions.Distribution:
         if self.spec.discrete:
@@ -236,7 +254,13 @@ class TeacherStudentPolicy(nn.Module):
         init_log_std: float = 0.0,
         normalize_obs: bool = False,
         min_log_std: float | None = None,
+        decoder_hidden: Sequence[int] = (),
+        unit_features: bool = False,
+        detach_teacher_features: bool = False,
     ) -> None:
+        """``unit_features`` puts E_T's and E_S's outputs on the unit sphere and
+        ``detach_teacher_features`` keeps the teacher's RL loss out of E_T (TSRA: the
+        encoders are trained by the alignment losses only)."""
         super().__init__()
         # One running normaliser of o_T, shared by E_T, E_P and V (they read the same input).
         self.teacher_norm = RunningNorm(teacher_dim) if normalize_obs else nn.Identity()
@@ -245,20 +269,23 @@ class TeacherStudentPolicy(nn.Module):
         # encoder (built here, in this order, so a seed gives the same initial weights).
         self.student_encoder = (mlp(student, hidden, feature_dim) if isinstance(student, int)
                                 else student())
+        if unit_features:  # inside the encoders, so the exported student includes it
+            self.teacher_encoder = nn.Sequential(self.teacher_encoder, UnitNorm())
+            self.student_encoder = nn.Sequential(self.student_encoder, UnitNorm())
+        self.detach_teacher_features = detach_teacher_features
         self.proxy_encoder = mlp(teacher_dim, hidden, feature_dim)
-        self.decoder = ActionDecoder(feature_dim, action_spec, init_log_std, min_log_std)
+        self.decoder = ActionDecoder(feature_dim, action_spec, init_log_std, min_log_std,
+                                     decoder_hidden)
         self.critic = mlp(teacher_dim, critic_hidden, 1)
         # Whether any observation normaliser is in use (``network.normalize_obs``).
         self.normalizes = any(isinstance(m, RunningNorm) for m in self.modules())
 
     # Parameter groups, one per optimiser: who may move what is decided here.
     def teacher_parameters(self) -> list[nn.Parameter]:
-        """Everything the teacher's RL loss moves: E_T, D (with log-std) and V."""
-        return [
-            *self.teacher_encoder.parameters(),
-            *self.decoder.parameters(),
-            *self.critic.parameters(),
-        ]
+        """Everything the teacher's RL loss moves: E_T (unless detached), D (with log-std)
+        and V."""
+        encoder = [] if self.detach_teacher_features else [*self.teacher_encoder.parameters()]
+        return [*encoder, *self.decoder.parameters(), *self.critic.parameters()]
 
     def teacher_features(self, obs_t: torch.Tensor) -> torch.Tensor:
         return self.teacher_encoder(self.teacher_norm(obs_t))
@@ -277,7 +304,8 @@ class TeacherStudentPolicy(nn.Module):
                 module.update(obs_s["state"] if isinstance(obs_s, dict) else obs_s)
 
     def teacher_out(self, obs_t: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.teacher_features(obs_t))
+        z = self.teacher_features(obs_t)
+        return self.decoder(z.detach() if self.detach_teacher_features else z)
 
     def student_out(self, obs_s: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         return self.decoder(self.student_encoder(obs_s))

@@ -24,7 +24,7 @@ from .config import Config, save_config
 from .envs import make_task
 from .evaluation import MAX_TRAIN_SEED, VALIDATION_SEED, evaluate
 from .exploration import CountBonus
-from .methods import make_method
+from .methods import METHOD_CLASSES, make_method
 from .networks import ActionSpec, TeacherStudentPolicy, student_encoder_for
 from .obs import take, to_torch
 from .ppo import PPO, RolloutStorage
@@ -54,6 +54,8 @@ def build_policy(cfg: Config, env: Any) -> TeacherStudentPolicy:
         init_log_std=cfg.ppo.init_log_std,
         min_log_std=cfg.ppo.min_log_std,
         normalize_obs=net.normalize_obs,
+        decoder_hidden=net.decoder_hidden,
+        **METHOD_CLASSES[cfg.method.name].network_options,
     )
 
 

@@ -9,12 +9,14 @@ from .bc import BC
 from .dagger import DAgger
 from .noalign import NoAlign
 from .sitt import SITT
+from .tsra import TSRA
 
 METHOD_CLASSES: dict[str, type[Method]] = {
     "sitt": SITT,
     "noalign": NoAlign,
     "bc": BC,
     "dagger": DAgger,
+    "tsra": TSRA,
 }
 
 

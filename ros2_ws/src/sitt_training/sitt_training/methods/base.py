@@ -24,6 +24,8 @@ class Method:
     """Teacher trained by plain PPO; no student update (subclasses add one)."""
 
     name = "base"
+    # Keyword arguments for TeacherStudentPolicy that this method needs (trainer.build_policy).
+    network_options: dict[str, bool] = {}
 
     def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig) -> None:
         self.policy = policy
