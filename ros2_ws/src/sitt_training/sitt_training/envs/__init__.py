@@ -17,12 +17,14 @@ from .arm_drawer import ArmDrawerVecEnv
 from .base import SingleTaskEnv, TeacherStudentVecEnv
 from .color_maze import ColorMazeVecEnv
 from .quadrotor import QuadrotorVecEnv
+from .tunnel_vision import TunnelVisionVecEnv
 
 # Task name (as used in configs and the CLI) -> vectorised class.
 TASKS: dict[str, type[TeacherStudentVecEnv]] = {
     "color_maze": ColorMazeVecEnv,
     "quadrotor": QuadrotorVecEnv,
     "arm_drawer": ArmDrawerVecEnv,
+    "tunnel_vision": TunnelVisionVecEnv,
 }
 
 if "sitt/ColorMaze-v0" not in gym.registry:
@@ -42,6 +44,12 @@ if "sitt/ArmDrawer-v0" not in gym.registry:
         id="sitt/ArmDrawer-v0",
         entry_point="sitt_training.envs.arm_drawer:ArmDrawerEnv",
         vector_entry_point="sitt_training.envs.arm_drawer:ArmDrawerVecEnv",
+    )
+if "sitt/TunnelVision-v0" not in gym.registry:
+    gym.register(
+        id="sitt/TunnelVision-v0",
+        entry_point="sitt_training.envs.tunnel_vision:TunnelVisionEnv",
+        vector_entry_point="sitt_training.envs.tunnel_vision:TunnelVisionVecEnv",
     )
 
 
