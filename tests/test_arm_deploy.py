@@ -27,6 +27,7 @@ from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import live_replay, policy_node, process_env, replay_in_process, run_replay
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
+from std_srvs.srv import SetBool
 from test_policy_node import segments
 from test_sim_bridge import SITT_HIL, Spinner, _bridge, _finish, _last_json
 
@@ -235,7 +236,7 @@ def test_sitt_export_of_an_arm_run_gives_the_joint_target_contract(arm) -> None:
 class ArmClient:
     """The arm's side: camera and JointState publishers, target and debug subscribers."""
 
-    def __init__(self, ns: str) -> None:
+    def __init__(self, ns: str, targets_topic: str = TARGETS_TOPIC) -> None:
         self.node = n = rclpy.create_node(f"arm_client_{ns}")
         self.cam = n.create_publisher(Image, f"/{ns}/camera/image_raw", qos_profile_sensor_data)
         self.joints = n.create_publisher(JointState, f"/{ns}/joint_states", 10)
@@ -243,12 +244,13 @@ class ArmClient:
         self.targets: list[np.ndarray] = []
         self.debug: list[dict[str, np.ndarray]] = []
         self.target_sub = n.create_subscription(
-            Float64MultiArray, f"/{ns}/{TARGETS_TOPIC}",
+            Float64MultiArray, f"/{ns}/{targets_topic}",
             lambda m: self.targets.append(np.asarray(m.data)), 10)
         self.debug_sub = n.create_subscription(
             Float64MultiArray, f"/{ns}/policy_node/debug",
             lambda m: self.debug.append(segments(m)), 50)
         self.params = n.create_client(GetParameters, f"/{ns}/policy_node/get_parameters")
+        self.enable = n.create_client(SetBool, f"/{ns}/policy_node/enable")
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(n)
 
@@ -372,6 +374,70 @@ def test_node_arm_observation_targets_hold_and_estop(arm, ros, ros_env, tmp_path
     text = log.read_text()
     assert "no joint(s) ['panda_joint3']" in text and "ESTOP" in text
     assert f"action -> {TARGETS_TOPIC}" in text
+    env.close()
+
+
+def test_node_arm_on_a_timer_with_an_action_topic_override_and_disable(arm, ros, ros_env,
+                                                                       tmp_path) -> None:
+    """trigger:=timer steps at control_rate_hz on the latest inputs, each step integrating
+    the previous target; action_topic moves the targets to another topic (nothing on the
+    default one); disabling holds the targets (DISABLED, zero increments) until re-enabled."""
+    ns = f"arm_timer_{os.getpid()}"
+    log = tmp_path / "node.log"
+    topic = "arm_controller/joint_commands"
+    rate = 20.0
+    env = ArmDrawerVecEnv(1, seed=TEST_SEED, track_visibility=False)
+    with policy_node(arm.model, ns, log, ros_env, "trigger:=timer", f"control_rate_hz:={rate}",
+                     f"action_topic:={topic}", *RELAXED) as proc:
+        c = ArmClient(ns, targets_topic=topic)
+        default: list[np.ndarray] = []
+        c.node.create_subscription(Float64MultiArray, f"/{ns}/{TARGETS_TOPIC}",
+                                   lambda m: default.append(np.asarray(m.data)), 10)
+        try:
+            assert c.spin_until(lambda: (c.cam.get_subscription_count() > 0
+                                         and c.joints.get_subscription_count() > 0
+                                         and c.target_sub.get_publisher_count() > 0
+                                         and c.debug_sub.get_publisher_count() > 0
+                                         and c.enable.service_is_ready()), 30.0), log.read_text()
+            pixels = env.render_images(np.arange(1))[0]
+            for _ in range(100):  # the arm streams the same state until the node runs
+                c.send_joints(env, np.arange(9))
+                c.cam.publish(image_msg(pixels, 0, "camera_optical_frame"))
+                if c.spin_until(lambda: sum(int(d["state"][0]) == State.RUNNING
+                                            for d in c.debug) >= 3, 0.1):
+                    break
+            assert sum(int(d["state"][0]) == State.RUNNING for d in c.debug) >= 3, \
+                log.read_text()
+            # The step rate: debug records over one second of wall time.
+            count = len(c.debug)
+            c.spin_for(1.0)
+            assert 0.6 * rate <= len(c.debug) - count <= 1.4 * rate
+            # Same inputs every step: the target integrates the increments step by step.
+            measured = env.joint_position[0]
+            running = [d for d in c.debug if int(d["state"][0]) == State.RUNNING]
+            for before, after in zip(running[1:-1], running[2:], strict=False):
+                np.testing.assert_array_equal(
+                    after["target"], INTEGRATOR.step(before["target"], measured, after["action"]))
+            assert c.targets and not default
+            # Disabled: safe action, targets held, until enabled again.
+            future = c.enable.call_async(SetBool.Request(data=False))
+            assert c.spin_until(future.done, 10.0) and future.result().success
+            c.spin_for(0.3)
+            count, held = len(c.debug), c.targets[-1].copy()
+            c.spin_for(0.5)
+            disabled = c.debug[count:]
+            assert disabled and all(int(d["state"][0]) == State.DISABLED for d in disabled)
+            assert all(np.array_equal(d["action"], SAFE_ACTION) for d in disabled)
+            np.testing.assert_array_equal(c.targets[-1], held)
+            future = c.enable.call_async(SetBool.Request(data=True))
+            assert c.spin_until(future.done, 10.0) and future.result().success
+            count = len(c.debug)
+            assert c.spin_until(lambda: any(int(d["state"][0]) == State.RUNNING
+                                            for d in c.debug[count:]), 5.0)
+            assert not default and proc.poll() is None
+        finally:
+            c.close()
+    assert f"action -> {topic}" in log.read_text()
     env.close()
 
 
