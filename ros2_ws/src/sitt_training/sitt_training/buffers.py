@@ -1,7 +1,9 @@
-"""FIFO buffer of paired (teacher, student) observations for the student-side updates."""
+"""Buffers: the FIFO of paired (teacher, student) observations for the student-side
+updates of the PPO methods, and the off-policy methods' replay buffer of transitions."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -88,3 +90,84 @@ def _clone(obs: ObsTree) -> ObsTree:
         return {key: value.clone() for key, value in obs.items()}
     return obs.clone()
 
+
+
+@dataclass
+class Transitions:
+    """A batch of transitions ``(s, a, r, s', terminated)`` and, for L2T, the unit noise
+    draw ``u`` of the student's observation of ``s`` (``noise.noisy_observation``)."""
+
+    obs: torch.Tensor  # (B, obs_dim) true state s
+    actions: torch.Tensor  # (B, act_dim) in [-1, 1] (the actor's squashed scale)
+    rewards: torch.Tensor  # (B,)
+    next_obs: torch.Tensor  # (B, obs_dim); the final state where the episode ended
+    terminated: torch.Tensor  # (B,) 1.0 where the episode terminated (not truncated)
+    noise: torch.Tensor | None = None  # (B, obs_dim) u ~ U[-1, 1]
+
+
+class ReplayBuffer:
+    """Ring buffer of transitions for SAC; the oldest are overwritten first.
+
+    Only ``terminated`` is stored as "done": a time-limit truncation is not an end of the
+    MDP, so its target bootstraps from ``s'`` (the final state of the episode).
+
+    With ``noise`` (L2T) each transition also keeps the unit draw ``u`` of the student's
+    observation ``o = s + alpha * u * |s|``. Storing ``u`` rather than ``o`` fixes one
+    noisy observation per transition, as if the simulator had emitted it, while the
+    curriculum's ``alpha`` (which changes over training) scales it when it is sampled."""
+
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, noise: bool = False
+                 ) -> None:
+        self.capacity = capacity
+        # torch.empty: pages are touched only as the buffer fills.
+        self.obs = torch.empty(capacity, obs_dim)
+        self.actions = torch.empty(capacity, action_dim)
+        self.rewards = torch.empty(capacity)
+        self.next_obs = torch.empty(capacity, obs_dim)
+        self.terminated = torch.empty(capacity)
+        self.noise = torch.empty(capacity, obs_dim) if noise else None
+        self.size = 0
+        self.cursor = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _fields(self) -> dict[str, torch.Tensor]:
+        fields = {"obs": self.obs, "actions": self.actions, "rewards": self.rewards,
+                  "next_obs": self.next_obs, "terminated": self.terminated}
+        if self.noise is not None:
+            fields["noise"] = self.noise
+        return fields
+
+    def add(self, batch: Transitions) -> None:
+        """Append one row per environment (at most ``capacity`` rows at once)."""
+        n = batch.obs.shape[0]
+        if n > self.capacity:
+            raise ValueError(f"adding {n} transitions to a buffer of {self.capacity}")
+        if (self.noise is None) != (batch.noise is None):
+            raise ValueError("the buffer and the batch must both have noise, or neither")
+        rows = (self.cursor + torch.arange(n)) % self.capacity
+        for name, storage in self._fields().items():
+            storage[rows] = getattr(batch, name).to(storage.dtype)
+        self.cursor = (self.cursor + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Transitions:
+        """``batch_size`` transitions drawn uniformly, with replacement."""
+        if self.size == 0:
+            raise ValueError("sampling from an empty buffer")
+        idx = torch.randint(self.size, (batch_size,), generator=generator)
+        return Transitions(**{name: storage[idx] for name, storage in self._fields().items()})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "cursor": self.cursor,
+                **{name: storage[: self.size].clone()
+                   for name, storage in self._fields().items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        size = int(state["size"])
+        if size > self.capacity:
+            raise ValueError(f"a buffer of {size} transitions does not fit {self.capacity}")
+        for name, storage in self._fields().items():
+            storage[:size] = state[name]
+        self.size, self.cursor = size, int(state["cursor"])

@@ -11,9 +11,11 @@ from typing import Any
 
 import torch
 
-from .config import METHODS, Config, ConfigError, load_config, preset_path
+from .config import METHODS, OFF_POLICY_METHODS, Config, ConfigError, load_config, preset_path
 from .envs import TASKS
 from .evaluation import TEST_SEED, evaluate
+from .methods.l2t import build_l2t_policy
+from .offpolicy_trainer import OffPolicyTrainer
 from .trainer import BEST_MODEL, Trainer, build_policy, checkpoints
 
 
@@ -62,6 +64,22 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
     return load_config(path, overrides + args.overrides)
 
 
+def make_trainer(cfg: Config, run_dir: Path, show_progress: bool = True
+                 ) -> Trainer | OffPolicyTrainer:
+    """The PPO trainer, or the off-policy one (SAC core) for ``l2t``; both keep the same
+    run directory."""
+    if cfg.method.name in OFF_POLICY_METHODS:
+        return OffPolicyTrainer(cfg, run_dir, show_progress=show_progress)
+    return Trainer(cfg, run_dir, show_progress=show_progress)
+
+
+def build_run_policy(cfg: Config, env: Any) -> torch.nn.Module:
+    """The networks of a run's method (evaluation and ``load_run``)."""
+    if cfg.method.name in OFF_POLICY_METHODS:
+        return build_l2t_policy(cfg, env)
+    return build_policy(cfg, env)
+
+
 def train_main(argv: list[str] | None = None) -> int:
     args = train_parser().parse_args(argv)
     try:
@@ -80,7 +98,7 @@ def train_main(argv: list[str] | None = None) -> int:
                 f"{cfg.task.name}_{cfg.method.name}_s{cfg.train.seed}_{stamp}")
             if args.out and checkpoints(run_dir):
                 _fail(f"--out {run_dir} already holds checkpoints; use --resume {run_dir}")
-        trainer = Trainer(cfg, run_dir, show_progress=not args.no_progress)
+        trainer = make_trainer(cfg, run_dir, show_progress=not args.no_progress)
         if args.resume:
             found = trainer.resume()
             print(f"resuming {run_dir} from {found.name if found else 'the start'} "
@@ -126,7 +144,7 @@ def load_run(run_dir: Path, checkpoint: Path | None = None
     from .envs import make_task
 
     env = make_task(cfg.task.name, 1, 0, **cfg.task.kwargs)
-    policy = build_policy(cfg, env)
+    policy = build_run_policy(cfg, env)
     policy.load_state_dict(state["policy"])
     policy.eval()
     meta = {"checkpoint": str(path), "iteration": state["iteration"],
@@ -194,6 +212,9 @@ def eval_main(argv: list[str] | None = None) -> int:
         print(f"  teacher success {report['teacher_success']:.3f}")
         print(f"  student success {report['student_success']:.3f}")
         print(f"  gap             {report['gap']:.3f}")
+        if report["teacher_success"] != report["teacher_success"]:  # NaN: no success defined
+            print(f"  teacher return  {report['teacher']['return']:.1f}")
+            print(f"  student return  {report['student']['return']:.1f}")
         standard = {"episodes", "success", "return", "length"}
         for key in report["teacher"]:
             if key not in standard:  # the task's own metrics, e.g. perception

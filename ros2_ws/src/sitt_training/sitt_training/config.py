@@ -14,7 +14,10 @@ from typing import Any, get_type_hints
 
 import yaml
 
-METHODS = ("sitt", "noalign", "bc", "dagger", "tsra")
+METHODS = ("sitt", "noalign", "bc", "dagger", "tsra", "l2t")
+# Methods on the off-policy (SAC) core, trained by ``offpolicy_trainer.OffPolicyTrainer``;
+# the others share the PPO ``trainer.Trainer``.
+OFF_POLICY_METHODS = ("l2t",)
 # SITT's paper comparison (the quadrotor and arm benchmarks run these four).
 SITT_COMPARISON = ("sitt", "noalign", "bc", "dagger")
 
@@ -101,6 +104,44 @@ class MethodConfig:
     tsra_align_coef: float = 1.0
     tsra_stability_coef: float = 1.0
     tsra_init_temperature: float = 0.1  # InfoNCE temperature tau at the start (learnable)
+    # L2T (METHODS.md section 3): the student minimises
+    #   l2t_bc_coef * ||pi_S(o) - pi_T(s)||_1 + l2t_q_coef * (-Q_T(s, pi_S(o))) [/ mean |Q_T|]
+    # on the teacher's SAC minibatch (the paper sums L1 BC and its asymmetric loss: 1 and 1).
+    # With l2t_q_normalize the critic term is divided by the batch's mean |Q_T| (detached,
+    # as in TD3+BC): Q grows to hundreds on locomotion tasks and would drown the BC term.
+    # Not in the paper, which gives no scale for the asymmetric loss.
+    l2t_bc_coef: float = 1.0
+    l2t_q_coef: float = 1.0
+    l2t_q_normalize: bool = True
+    # Noise curriculum: the student's noise scale ramps linearly from 0 to the task's alpha
+    # over this fraction of train.iterations (the paper ramps "gradually" and gives no
+    # length; 0: the full alpha from the start).
+    l2t_curriculum: float = 0.5
+
+
+@dataclass
+class SACConfig:
+    """Soft actor-critic, the teacher of the off-policy methods (``l2t``). Defaults are
+    Stable-Baselines3's SAC, which the L2T paper uses unchanged with gamma 0.99 (its
+    section 4.1.1): Adam 3e-4 for actor, critics and temperature, 1M buffer, batch 256,
+    tau 0.005, 100 random-action transitions first, temperature learnt from 1.0 towards
+    the target entropy -|A|, [256, 256] ReLU networks."""
+
+    lr: float = 3e-4
+    gamma: float = 0.99  # the paper: 0.99 on every MuJoCo task
+    tau: float = 0.005  # Polyak averaging of the target critics
+    batch_size: int = 256
+    buffer_size: int = 1_000_000  # transitions
+    learning_starts: int = 100  # transitions with uniform random actions before updates
+    # An iteration is rollout_steps vector steps (num_envs transitions each), each followed
+    # by gradient_steps updates: gradient_steps / num_envs updates per transition (SB3's
+    # train_freq 1, gradient_steps 1 with one env is 1).
+    rollout_steps: int = 1
+    gradient_steps: int = 1
+    init_temperature: float = 1.0
+    target_entropy_scale: float = 1.0  # target entropy = -scale * |A|
+    actor_hidden: list[int] = field(default_factory=lambda: [256, 256])  # also the student's
+    critic_hidden: list[int] = field(default_factory=lambda: [256, 256])
 
 
 @dataclass
@@ -139,6 +180,7 @@ class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    sac: SACConfig = field(default_factory=SACConfig)  # off-policy methods only
     network: NetworkConfig = field(default_factory=NetworkConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -248,7 +290,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(
             f"method.name: unknown method {cfg.method.name!r}; known: {', '.join(METHODS)}"
         )
-    if not 0 < cfg.task.student_envs <= cfg.task.num_envs:
+    if cfg.method.name in OFF_POLICY_METHODS:
+        _validate_off_policy(cfg)
+    elif not 0 < cfg.task.student_envs <= cfg.task.num_envs:
         raise ConfigError(
             f"task.student_envs: must be in 1..task.num_envs ({cfg.task.num_envs}), "
             f"got {cfg.task.student_envs}"
@@ -282,6 +326,46 @@ def validate(cfg: Config) -> Config:
     if cfg.task.name not in TASKS:
         raise ConfigError(f"task.name: unknown task {cfg.task.name!r}; known: {', '.join(TASKS)}")
     return cfg
+
+
+def _validate_off_policy(cfg: Config) -> None:
+    """SAC and L2T values. ``task.student_envs`` is not used: an L2T student never observes
+    the environment during training (the trainer makes its noisy observations)."""
+    sac, method = cfg.sac, cfg.method
+    positive = {"sac.lr": sac.lr, "sac.batch_size": sac.batch_size,
+                "sac.buffer_size": sac.buffer_size, "sac.rollout_steps": sac.rollout_steps,
+                "sac.init_temperature": sac.init_temperature}
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key}: must be > 0, got {value}")
+    non_negative = {"sac.learning_starts": sac.learning_starts,
+                    "sac.gradient_steps": sac.gradient_steps,
+                    "method.l2t_bc_coef": method.l2t_bc_coef,
+                    "method.l2t_q_coef": method.l2t_q_coef}
+    for key, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(f"{key}: must be >= 0, got {value}")
+    for key, value in {"sac.gamma": sac.gamma, "method.l2t_curriculum": method.l2t_curriculum
+                       }.items():
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{key}: must be in [0, 1], got {value}")
+    if not 0.0 < sac.tau <= 1.0:
+        raise ConfigError(f"sac.tau: must be in (0, 1], got {sac.tau}")
+    if sac.buffer_size < cfg.task.num_envs:
+        raise ConfigError(f"sac.buffer_size: must hold one vector step (task.num_envs = "
+                          f"{cfg.task.num_envs}), got {sac.buffer_size}")
+    for key, widths in {"sac.actor_hidden": sac.actor_hidden,
+                        "sac.critic_hidden": sac.critic_hidden}.items():
+        if not widths or min(widths) <= 0:
+            raise ConfigError(f"{key}: must be a non-empty list of positive widths, got {widths}")
+    from .envs import TASKS
+
+    task = TASKS.get(cfg.task.name)
+    if task is not None and not getattr(task, "noisy_state_student", False):
+        noisy = sorted(n for n, t in TASKS.items() if getattr(t, "noisy_state_student", False))
+        raise ConfigError(f"task.name: method {method.name!r} needs a task whose student "
+                          f"observation is the L2T-noisy teacher state ({', '.join(noisy)}), "
+                          f"got {cfg.task.name!r}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -7,6 +7,10 @@
 
 ``arm_drawer`` (``sitt/ArmDrawer-v0``) needs pybullet at construction (one physics client
 per environment); its module is imported here, pybullet only when an arm env is built.
+
+The L2T tasks (``quadrotor_noisy``, ``pendulum``, ``half_cheetah``; ``noisy_state.py``,
+``gym_state.py``) give the student the teacher's state with L2T noise; ``half_cheetah``
+needs mujoco only when it is built. They are not registered as gymnasium ids.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import gymnasium as gym
 from .arm_drawer import ArmDrawerVecEnv
 from .base import SingleTaskEnv, TeacherStudentVecEnv
 from .color_maze import ColorMazeVecEnv
+from .gym_state import HalfCheetahVecEnv, PendulumVecEnv
+from .noisy_state import QuadrotorNoisyVecEnv
 from .quadrotor import QuadrotorVecEnv
 from .tunnel_vision import TunnelVisionVecEnv
 
@@ -25,6 +31,9 @@ TASKS: dict[str, type[TeacherStudentVecEnv]] = {
     "quadrotor": QuadrotorVecEnv,
     "arm_drawer": ArmDrawerVecEnv,
     "tunnel_vision": TunnelVisionVecEnv,
+    "quadrotor_noisy": QuadrotorNoisyVecEnv,
+    "pendulum": PendulumVecEnv,
+    "half_cheetah": HalfCheetahVecEnv,
 }
 
 if "sitt/ColorMaze-v0" not in gym.registry:

@@ -1,0 +1,237 @@
+"""Soft actor-critic: the off-policy core (the L2T teacher, METHODS.md section 3).
+
+Twin Q critics with Polyak-averaged target copies, a tanh-squashed Gaussian actor and an
+entropy temperature learnt towards the target entropy ``-|A|`` (Haarnoja et al., "Soft
+Actor-Critic Algorithms and Applications", 2018). For a batch ``(s, a, r, s', d)`` with
+``d`` = terminated (a time-limit truncation bootstraps):
+
+    y      = r + gamma * (1 - d) * (min_j Qbar_j(s', a') - alpha * log pi(a'|s')),  a' ~ pi(.|s')
+    L_Q    = 1/2 * sum_j mean_b (Q_j(s, a) - y)^2
+    L_pi   = mean_b (alpha * log pi(a~|s) - min_j Q_j(s, a~)),  a~ ~ pi(.|s) reparameterised
+    L_temp = -mean_b log(alpha) * (log pi(a~|s) + H_target)   (gradient into log(alpha) only)
+
+One ``SAC.update`` steps the critics, then the actor (critics frozen), then the
+temperature, then moves the targets: ``Qbar <- (1 - tau) Qbar + tau Q``.
+
+Actions here live in [-1, 1] (the tanh's range), and so do the ones in the replay buffer;
+``ActionScaler`` maps them to the task's bounds.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .buffers import Transitions
+from .config import SACConfig
+
+# Bounds of the actor's log-std (Stable-Baselines3's): exp(2) = 7.4 already saturates tanh.
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def relu_mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
+    """ReLU MLP with a linear output layer (SAC's usual networks)."""
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(in_dim, width), nn.ReLU()]
+        in_dim = width
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+@contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """Within the block, gradients of losses do not reach these modules' parameters
+    (they still flow through them to the inputs, e.g. to an action)."""
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+class ActionScaler(nn.Module):
+    """Maps actions in [-1, 1] affinely to the task's Box bounds ``[low, high]``."""
+
+    def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
+        super().__init__()
+        low, high = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
+        if not (np.isfinite(low).all() and np.isfinite(high).all() and (high > low).all()):
+            raise ValueError(f"SAC needs finite action bounds with high > low, got {low}, {high}")
+        self.register_buffer("low", torch.from_numpy(low))
+        self.register_buffer("high", torch.from_numpy(high))
+
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
+        return self.low + (action + 1.0) * 0.5 * (self.high - self.low)
+
+
+class SquashedGaussianActor(nn.Module):
+    """``a = tanh(u)``, ``u ~ N(mu(s), sigma(s)^2)`` per action dimension."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = obs_dim
+        for w in hidden:
+            layers += [nn.Linear(width, w), nn.ReLU()]
+            width = w
+        self.trunk = nn.Sequential(*layers)
+        self.mean = nn.Linear(width, action_dim)
+        self.log_std = nn.Linear(width, action_dim)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and (clamped) log-std of the pre-tanh Gaussian."""
+        h = self.trunk(obs)
+        return self.mean(h), self.log_std(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised action in (-1, 1) per row and its log-density (global RNG)."""
+        mean, log_std = self(obs)
+        return squashed_sample(mean, log_std, torch.randn_like(mean))
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """``tanh(mu(s))``: the action used for evaluation and as the BC target."""
+        return torch.tanh(self(obs)[0])
+
+
+def squashed_sample(mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a = tanh(mean + exp(log_std) * noise)`` and ``log pi(a)``: the Gaussian density of
+    the pre-tanh value minus the log-Jacobian of tanh, ``log(1 - tanh(u)^2)``, written as
+    ``2 (log 2 - u - softplus(-2u))`` (exact, and stable where tanh saturates)."""
+    u = mean + log_std.exp() * noise
+    gaussian = (-0.5 * noise.pow(2) - log_std - _HALF_LOG_2PI).sum(dim=-1)
+    log_jacobian = (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(dim=-1)
+    return torch.tanh(u), gaussian - log_jacobian
+
+
+class TwinQ(nn.Module):
+    """Two independent critics ``Q_j(s, a)``."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        self.q1 = relu_mlp(obs_dim + action_dim, hidden, 1)
+        self.q2 = relu_mlp(obs_dim + action_dim, hidden, 1)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([obs, action], dim=-1)
+        return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
+
+    def min(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(*self(obs, action))
+
+
+class SACNetworks(nn.Module):
+    """Actor, critics, target critics and the log-temperature: one state dict."""
+
+    def __init__(self, obs_dim: int, action_dim: int, actor_hidden: Sequence[int],
+                 critic_hidden: Sequence[int], init_temperature: float = 1.0) -> None:
+        super().__init__()
+        self.actor = SquashedGaussianActor(obs_dim, action_dim, actor_hidden)
+        self.critic = TwinQ(obs_dim, action_dim, critic_hidden)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(init_temperature)))
+        self.action_dim = action_dim
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """The temperature, detached (the losses other than its own treat it as fixed)."""
+        return self.log_alpha.detach().exp()
+
+
+# ------------------------------------------------------------------------ losses
+def soft_target(nets: SACNetworks, batch: Transitions, gamma: float) -> torch.Tensor:
+    """``y = r + gamma (1 - terminated) (min_j Qbar_j(s', a') - alpha log pi(a'|s'))``."""
+    with torch.no_grad():
+        next_action, next_log_prob = nets.actor.sample(batch.next_obs)
+        next_q = nets.critic_target.min(batch.next_obs, next_action)
+        soft_value = next_q - nets.alpha * next_log_prob
+        return batch.rewards + gamma * (1.0 - batch.terminated) * soft_value
+
+
+def critic_loss(nets: SACNetworks, batch: Transitions, gamma: float
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+    target = soft_target(nets, batch, gamma)
+    q1, q2 = nets.critic(batch.obs, batch.actions)
+    loss = 0.5 * (F.mse_loss(q1, target) + F.mse_loss(q2, target))
+    return loss, {"sac/critic_loss": loss.item(), "sac/q": q1.mean().item()}
+
+
+def actor_loss(nets: SACNetworks, obs: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """The actor's loss (critics frozen) and the detached log-probabilities of its
+    actions, which the temperature loss reuses."""
+    action, log_prob = nets.actor.sample(obs)
+    with frozen(nets.critic):
+        q = nets.critic.min(obs, action)
+    loss = (nets.alpha * log_prob - q).mean()
+    return loss, log_prob.detach(), {"sac/actor_loss": loss.item(),
+                                     "sac/entropy": -log_prob.mean().item()}
+
+
+def temperature_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float
+                     ) -> torch.Tensor:
+    """Raises alpha while the policy's entropy ``-log pi`` is below the target, lowers it
+    above (``log_prob`` detached)."""
+    return -(log_alpha * (log_prob + target_entropy)).mean()
+
+
+@torch.no_grad()
+def polyak(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """``target <- (1 - tau) target + tau source``, parameter by parameter."""
+    for t, s in zip(target.parameters(), source.parameters(), strict=True):
+        t.lerp_(s, tau)
+
+
+def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel: SAC steps four optimisers per update on small networks,
+    where the default per-parameter loop costs more than the networks' passes."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
+class SAC:
+    """The update of ``SACNetworks``, with one Adam optimiser per loss."""
+
+    def __init__(self, nets: SACNetworks, cfg: SACConfig) -> None:
+        self.nets = nets
+        self.cfg = cfg
+        self.target_entropy = -cfg.target_entropy_scale * nets.action_dim
+        self.critic_optimizer = adam(nets.critic.parameters(), cfg.lr)
+        self.actor_optimizer = adam(nets.actor.parameters(), cfg.lr)
+        self.temperature_optimizer = adam([nets.log_alpha], cfg.lr)
+
+    def update(self, batch: Transitions) -> dict[str, float]:
+        nets = self.nets
+        loss, stats = critic_loss(nets, batch, self.cfg.gamma)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_optimizer.step()
+
+        loss, log_prob, actor_stats = actor_loss(nets, batch.obs)
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.actor_optimizer.step()
+
+        loss = temperature_loss(nets.log_alpha, log_prob, self.target_entropy)
+        self.temperature_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.temperature_optimizer.step()
+
+        polyak(nets.critic_target, nets.critic, self.cfg.tau)
+        return {**stats, **actor_stats, "sac/temperature": nets.alpha.item()}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"critic": self.critic_optimizer, "actor": self.actor_optimizer,
+                "temperature": self.temperature_optimizer}
