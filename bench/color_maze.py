@@ -23,28 +23,9 @@ import torch
 from results_doc import copy_figures, replace_section
 
 from sitt_training.cli import evaluate_run
-from sitt_training.config import SITT_COMPARISON, load_config, preset_path
+from sitt_training.config import SITT_COMPARISON
+from sitt_training.matrix import train_one
 from sitt_training.plots import plot_learning_curves, read_metrics
-from sitt_training.trainer import Trainer
-
-
-def train_one(method: str, seed: int, out: Path, overrides: list[str],
-              task: str = "color_maze") -> dict:
-    """Train (or finish training) one preset run; a finished run is only reloaded."""
-    run_dir = out / f"{method}_s{seed}"
-    cfg = load_config(preset_path(task, method),
-                      [f"train.seed={seed}", *overrides])
-    saved = run_dir / "config.yaml"
-    if saved.is_file() and load_config(saved).to_dict() != cfg.to_dict():
-        raise SystemExit(f"{run_dir} holds a run with another config; remove it or use --out")
-    trainer = Trainer(cfg, run_dir)
-    trainer.resume()  # a benchmark interrupted half-way continues where it stopped
-    start = time.perf_counter()
-    result = trainer.train()
-    if result["status"] != "finished":
-        raise SystemExit(f"{run_dir}: training was interrupted; run the same command again "
-                         "to continue")
-    return {"run_dir": run_dir, "wall_incl_eval": time.perf_counter() - start, **result}
 
 
 def time_to_student(run_dir: Path, threshold: float = 0.95, lasting: bool = False

@@ -1,35 +1,20 @@
-"""Writing a benchmark's section of docs/results.md: copy its figures into docs/ and
-replace the text between the section's markers (other sections stay as they are)."""
+"""The benchmark scripts' docs/results.md writer: sitt_training.results_doc bound to this
+repository's docs/ folder."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from sitt_training import results_doc
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def copy_figures(prefix: str, figures: dict[str, Path | str]) -> dict[str, str]:
     """Copy each figure to ``docs/<prefix>_<stem>.png``; returns name -> file name."""
-    DOCS.mkdir(exist_ok=True)
-    names = {}
-    for name, src in figures.items():
-        dst = DOCS / f"{prefix}_{Path(src).stem}.png"
-        dst.write_bytes(Path(src).read_bytes())
-        names[name] = dst.name
-    return names
+    return results_doc.copy_figures(prefix, figures, DOCS)
 
 
 def replace_section(key: str, lines: list[str]) -> Path:
-    """Put ``lines`` between ``<!-- key:begin -->`` and ``<!-- key:end -->`` in
-    docs/results.md (appended when the markers are not there yet)."""
-    begin, end = f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
-    section = "\n".join([begin, *lines, end])
-    results = DOCS / "results.md"
-    text = results.read_text() if results.is_file() else "# Results\n\n"
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    results.write_text(text)
-    print(f"wrote the {key} section of {results}")
-    return results
+    """Replace the ``key`` section of docs/results.md (appended when it is not there yet)."""
+    return results_doc.replace_section(key, lines, DOCS)

@@ -15,7 +15,7 @@ VENV_BIN = Path(sys.executable).parent  # not resolved: the venv's bin/, not /us
 PACKAGES = ['sitt_training', 'sitt_policy_node', 'sitt_sim_bridge']
 # package -> executables that `ros2 run <package> <exe>` must find in lib/<package>/
 EXECUTABLES = {
-    'sitt_training': ['sitt-train', 'sitt-eval', 'train'],
+    'sitt_training': ['sitt-train', 'sitt-eval', 'sitt-bench', 'train'],
     'sitt_policy_node': ['policy_node'],
     'sitt_sim_bridge': ['sim_bridge', 'sitt-replay', 'sitt-hil'],
 }
@@ -94,8 +94,8 @@ def test_editable_install_points_at_the_source(pkg):
     assert Path(spec.origin).resolve().is_relative_to(SRC / pkg), spec.origin
 
 
-@pytest.mark.parametrize('exe', ['sitt-train', 'sitt-eval', 'policy_node', 'sim_bridge',
-                                 'sitt-replay', 'sitt-hil'])
+@pytest.mark.parametrize('exe', ['sitt-train', 'sitt-eval', 'sitt-bench', 'policy_node',
+                                 'sim_bridge', 'sitt-replay', 'sitt-hil'])
 def test_console_scripts_on_venv_path(exe):
     assert (VENV_BIN / exe).is_file(), f'{exe} missing from {VENV_BIN}; run make venv'
 

@@ -26,6 +26,7 @@ setup(
             'sitt-train = sitt_training.cli:train_main',
             'sitt-eval = sitt_training.cli:eval_main',
             'sitt-export = sitt_training.export:export_main',
+            'sitt-bench = sitt_training.matrix:main',
             # ROS-style name for `ros2 run sitt_training train`
             'train = sitt_training.cli:train_main',
         ],

@@ -1,0 +1,199 @@
+"""sitt-bench, the benchmark matrix: real training and evaluation on tunnel_vision (2
+iterations), through the console script, on local processes and on a real local Ray
+instance."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sitt_training.matrix import main
+
+VENV_BIN = Path(sys.executable).parent
+TINY = ['--tasks', 'tunnel_vision', '--set', 'train.iterations=2', '--set', 'train.eval_every=0',
+        '--episodes', '20', '--workers', '2']
+STEPS = 2 * 64 * 256  # iterations x rollout_steps x num_envs of the tunnel_vision presets
+
+
+def bench(args, cwd, docs, timeout=240):
+    env = dict(os.environ, SITT_DOCS_DIR=str(docs), PYTHONUNBUFFERED='1')
+    return subprocess.run([str(VENV_BIN / 'sitt-bench'), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def read_rows(out):
+    return [json.loads(line) for line in (out / 'cells.jsonl').read_text().splitlines()]
+
+
+def mean_std(values):
+    return f'{np.mean(values):.3f} ± {np.std(values):.3f}'
+
+
+ERROR = ('ValueError: train.seed must be < 1000000 (higher seeds are reserved for evaluation), '
+         'got 1000000')
+FAILED = f'- FAILED: `{{}}` seed 1000000 after 3 attempts: {ERROR}'
+
+
+@pytest.fixture(scope='module')
+def local_matrix(tmp_path_factory):
+    """bc and tsra x seeds 0, 1 and 1000000 on 2 local worker processes. The last seed is a
+    real failure: it loads as a config, but the trainer refuses it (evaluation seeds start
+    there), on every attempt."""
+    tmp = tmp_path_factory.mktemp('matrix')
+    args = [*TINY, '--methods', 'bc', 'tsra', '--seeds', '0', '1', '1000000', '--retries', '2',
+            '--set', 'train.eval_every=1', '--set', 'train.eval_episodes=5',
+            '--out', 'out', '--write-docs']
+    proc = bench(args, tmp, tmp / 'docs')
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # a cell failed
+    return tmp, args, proc
+
+
+def test_local_matrix_rows_table_and_run_dirs(local_matrix):
+    tmp, _, proc = local_matrix
+    out = tmp / 'out'
+    rows = [r for r in read_rows(out) if r['status'] == 'ok']
+    assert sorted((r['method'], r['seed']) for r in rows) == [
+        ('bc', 0), ('bc', 1), ('tsra', 0), ('tsra', 1)]
+    for row in rows:
+        assert row['attempts'] == 1
+        assert row['task'] == 'tunnel_vision' and row['episodes'] == 20
+        assert row['env_steps'] == row['student_samples'] == STEPS
+        assert row['gap'] == pytest.approx(row['teacher_success'] - row['student_success'])
+        assert [m['iteration'] for m in row['metrics']] == [1, 2]  # the learning curve
+        assert 'eval/student_success' in row['metrics'][-1]
+        run_dir = out / 'tunnel_vision' / f"{row['method']}_s{row['seed']}"
+        assert Path(row['run_dir']) == run_dir.resolve()
+        assert (run_dir / 'model_2.pt').is_file()
+        cached = json.loads((run_dir / 'test_20.json').read_text())
+        assert cached['student_success'] == row['student_success']
+        assert f"seed: {row['seed']}" in (run_dir / 'config.yaml').read_text()
+    for method in ('bc', 'tsra'):
+        mine = [r for r in rows if r['method'] == method]
+        cells = [mean_std([r[k] for r in mine])
+                 for k in ('teacher_success', 'student_success', 'gap')]
+        line = f"| {method} | {' | '.join(cells)} | 2 / 3 (1 FAILED) | 32.8k | 32.8k |"
+        assert line in proc.stdout.splitlines(), proc.stdout
+    assert f'Equal budgets: every finished run used {STEPS:,} environment steps' in proc.stdout
+    assert (out / 'tunnel_vision' / 'success.png').is_file()
+
+
+def test_failing_cell_is_retried_then_reported(local_matrix):
+    tmp, args, proc = local_matrix
+    failed = [r for r in read_rows(tmp / 'out') if r['status'] != 'ok']
+    assert sorted(r['method'] for r in failed) == ['bc', 'tsra']
+    for row in failed:
+        assert row['seed'] == 1000000 and row['status'] == 'failed' and row['attempts'] == 3
+        assert row['error'] == ERROR
+        assert 'trainer.py' in row['traceback']
+        for attempt in (1, 2):
+            assert f"{row['method']}_s1000000: attempt {attempt} failed" in proc.stdout
+        assert FAILED.format(row['method']) in proc.stdout
+    # the docs section, in the temporary docs folder
+    docs = tmp / 'docs'
+    text = (docs / 'results.md').read_text()
+    section = text[text.index('<!-- matrix_tunnel_vision:begin -->'):
+                   text.index('<!-- matrix_tunnel_vision:end -->')]
+    assert f"Command: `sitt-bench {' '.join(args)}`" in section
+    assert FAILED.format('bc') in section and FAILED.format('tsra') in section
+    assert '| 2 / 3 (1 FAILED) |' in section
+    assert sorted(p.name for p in docs.iterdir()) == [
+        'matrix_tunnel_vision_learning_curves.png', 'matrix_tunnel_vision_success.png',
+        'results.md']
+    assert '(matrix_tunnel_vision_learning_curves.png)' in section
+    assert '(matrix_tunnel_vision_success.png)' in section
+
+
+def test_rerun_skips_finished_cells(local_matrix):
+    """Finished cells come from cells.jsonl (nothing trained, evaluated or rewritten);
+    failed ones are tried again."""
+    tmp, args, first = local_matrix
+    out = tmp / 'out'
+    runs = sorted((out / 'tunnel_vision').glob('*_s[01]'))
+    before = {p: p.stat().st_mtime_ns for run in runs for p in run.rglob('*')}
+    lines = (out / 'cells.jsonl').read_text().splitlines()
+    proc = bench(args, tmp, tmp / 'docs')
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert '6 cells, 4 already finished' in proc.stdout
+    after = {p: p.stat().st_mtime_ns for run in runs for p in run.rglob('*')}
+    assert after == before
+    new = (out / 'cells.jsonl').read_text().splitlines()
+    assert new[:len(lines)] == lines
+    assert sorted((r['seed'], r['status']) for r in map(json.loads, new[len(lines):])) == [
+        (1000000, 'failed'), (1000000, 'failed')]
+    table = [line for line in proc.stdout.splitlines() if line.startswith('| ')]
+    assert table == [line for line in first.stdout.splitlines() if line.startswith('| ')]
+
+
+def test_ray_local_gives_the_same_rows(local_matrix, tmp_path):
+    """The same matrix as Ray tasks on a real local Ray instance: the same numbers (each
+    run is deterministic with one torch thread), the same failures and attempts."""
+    tmp, args, _ = local_matrix
+    token = Path.home() / '.ray' / 'auth_token'
+    had_token = token.exists()
+    proc = bench([*args, '--ray', 'local'], tmp_path, tmp_path / 'docs')
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert 'Ray: a local instance on 127.0.0.1 only' in proc.stdout
+    temp_dir = proc.stdout.split('temp dir ')[1].split(')')[0]
+    assert not Path(temp_dir).exists()  # removed after ray.shutdown()
+    assert token.exists() == had_token  # the token lived in the environment only
+
+    def numbers(out):
+        return sorted((r['method'], r['seed'], r['status'], r['attempts'],
+                       r.get('teacher_success'), r.get('student_success'), r.get('error'),
+                       r.get('env_steps'), r.get('student_samples'))
+                      for r in read_rows(out)[:6])
+
+    assert numbers(tmp_path / 'out') == numbers(tmp / 'out')
+    assert (tmp_path / 'docs' / 'matrix_tunnel_vision_success.png').is_file()
+
+
+def test_ctrl_c_stops_cells_with_a_checkpoint(tmp_path):
+    """SIGINT to the driver: the running cell's trainer finishes its iteration, saves a
+    checkpoint and stops; nothing is reported as finished; exit status 130."""
+    args = ['--tasks', 'tunnel_vision', '--methods', 'bc', '--seeds', '0', '--out', 'out',
+            '--set', 'train.iterations=500', '--set', 'train.eval_every=0',
+            '--set', 'train.checkpoint_every=1000']
+    env = dict(os.environ, SITT_DOCS_DIR=str(tmp_path / 'docs'))
+    proc = subprocess.Popen([str(VENV_BIN / 'sitt-bench'), *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / 'out' / 'tunnel_vision' / 'bc_s0' / 'metrics.jsonl'
+    deadline = time.monotonic() + 90
+    while not (metrics.is_file() and metrics.read_text().strip()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    saved = sorted(metrics.parent.glob('model_*.pt'))
+    assert len(saved) == 1 and 0 < int(saved[0].stem.split('_')[1]) < 500
+    assert not (tmp_path / 'out' / 'cells.jsonl').exists()
+    assert 'run the same command again to continue' in stderr
+
+
+def test_missing_preset_is_an_error_before_anything_starts(tmp_path, capsys):
+    out = tmp_path / 'out'
+    assert main(['--tasks', 'color_maze', '--methods', 'sitt', 'tsra', '--out', str(out)]) == 2
+    assert 'color_maze_tsra.yaml' in capsys.readouterr().err
+    assert not out.exists()
+    assert main(['--tasks', 'tunnel_vision', '--set', 'train.iteratons=2',
+                 '--out', str(out)]) == 2
+    assert "did you mean 'iterations'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_tasks_without_a_success_flag_compare_test_returns(tmp_path):
+    """half_cheetah-like tasks report success NaN: the table compares returns instead."""
+    from sitt_training.matrix import task_table
+    rows = [{'method': 'l2t', 'seed': s, 'status': 'ok', 'teacher_success': float('nan'),
+             'student_success': float('nan'), 'gap': float('nan'), 'teacher_return': t,
+             'student_return': st, 'env_steps': 100, 'student_samples': 100}
+            for s, t, st in ((0, 10.0, 4.0), (1, 20.0, 8.0))]
+    table = '\n'.join(task_table(['l2t'], [0, 1], rows))
+    assert '| method | teacher return | student return | gap |' in table
+    assert f'| l2t | {mean_std([10, 20])} | {mean_std([4, 8])} | {mean_std([6, 12])} |' in table
