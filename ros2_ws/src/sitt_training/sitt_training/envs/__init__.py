@@ -19,6 +19,7 @@ import gymnasium as gym
 
 from .arm_drawer import ArmDrawerVecEnv
 from .base import SingleTaskEnv, TeacherStudentVecEnv
+from .collect_health import CollectHealthVecEnv
 from .color_maze import ColorMazeVecEnv
 from .gym_state import HalfCheetahVecEnv, PendulumVecEnv
 from .noisy_state import QuadrotorNoisyVecEnv
@@ -31,6 +32,7 @@ TASKS: dict[str, type[TeacherStudentVecEnv]] = {
     "quadrotor": QuadrotorVecEnv,
     "arm_drawer": ArmDrawerVecEnv,
     "tunnel_vision": TunnelVisionVecEnv,
+    "collect_health": CollectHealthVecEnv,
     "quadrotor_noisy": QuadrotorNoisyVecEnv,
     "pendulum": PendulumVecEnv,
     "half_cheetah": HalfCheetahVecEnv,
@@ -59,6 +61,13 @@ if "sitt/TunnelVision-v0" not in gym.registry:
         id="sitt/TunnelVision-v0",
         entry_point="sitt_training.envs.tunnel_vision:TunnelVisionEnv",
         vector_entry_point="sitt_training.envs.tunnel_vision:TunnelVisionVecEnv",
+    )
+
+if "sitt/CollectHealth-v0" not in gym.registry:
+    gym.register(
+        id="sitt/CollectHealth-v0",
+        entry_point="sitt_training.envs.collect_health:CollectHealthEnv",
+        vector_entry_point="sitt_training.envs.collect_health:CollectHealthVecEnv",
     )
 
 
