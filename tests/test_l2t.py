@@ -7,17 +7,15 @@ import math
 import signal
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from point_task import POINT_STEPS, register_point_task
 
 from sitt_training import cli
 from sitt_training.buffers import ReplayBuffer, Transitions
 from sitt_training.config import ConfigError, load_config
-from sitt_training.envs import TASKS, make_task
-from sitt_training.envs.base import TeacherStudentVecEnv
-from sitt_training.envs.noisy_state import NoisyStateVecEnv
+from sitt_training.envs import make_task
 from sitt_training.methods.l2t import L2T, L2TPolicy, student_loss
 from sitt_training.noise import (
     curriculum_alpha,
@@ -30,61 +28,11 @@ from sitt_training.sac import SAC, SACNetworks, actor_loss, critic_loss, soft_ta
 from sitt_training.sac import temperature_loss as sac_temperature_loss
 from sitt_training.trainer import checkpoints
 
+
 # ------------------------------------------------------------------ a fast task
-POINT_STEPS = 20
-
-
-class PointReach(TeacherStudentVecEnv):
-    """A point in the plane moves 0.2 * a per step towards a random goal; reward minus the
-    distance; 20 steps. State (position, goal). Learns in about a thousand SAC updates."""
-
-    _state_attrs = ("pos", "goal", "steps", "layout_seed", "episode_index")
-
-    def __init__(self, num_envs: int, seed: int) -> None:
-        box = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
-        super().__init__(num_envs, box, box, gym.spaces.Box(-1.0, 1.0, (2,), np.float32))
-        self.pos = np.zeros((num_envs, 2))
-        self.goal = np.zeros((num_envs, 2))
-        self.steps = np.zeros(num_envs, dtype=np.int64)
-        self.episode_index = np.zeros(num_envs, dtype=np.int64)
-        self._seed(seed)
-        self._reset_envs(np.arange(num_envs))
-
-    def _seed(self, seed: int | None) -> None:
-        self.layout_seed = np.array(seed or 0)
-        self.episode_index[:] = 0
-
-    def _reset_envs(self, env_ids: np.ndarray) -> None:
-        for i in env_ids:
-            rng = np.random.default_rng([int(self.layout_seed), int(i),
-                                         int(self.episode_index[i])])
-            self.pos[i], self.goal[i] = rng.uniform(-1, 1, 2), rng.uniform(-1, 1, 2)
-        self.episode_index[env_ids] += 1
-        self.steps[env_ids] = 0
-
-    def _step(self, actions: np.ndarray):
-        self.pos = self.pos + 0.2 * np.clip(actions, -1.0, 1.0)
-        self.steps += 1
-        reward = -np.linalg.norm(self.pos - self.goal, axis=1).astype(np.float32)
-        return (reward, np.zeros(self.num_envs, dtype=bool), self.steps >= POINT_STEPS,
-                {"success": np.full(self.num_envs, np.nan)})
-
-    def _teacher_obs(self) -> np.ndarray:
-        return np.concatenate([self.pos, self.goal], axis=1).astype(np.float32)
-
-    def _student_obs(self, env_ids: np.ndarray) -> np.ndarray:
-        return self._teacher_obs()[env_ids]
-
-
-class PointTask(NoisyStateVecEnv):
-    def __init__(self, num_envs: int = 1, seed: int = 0, noise_alpha: float = 0.1) -> None:
-        super().__init__(PointReach(num_envs, seed), noise_alpha, seed)
-
-
 @pytest.fixture
 def point_task(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setitem(TASKS, "point", PointTask)
-    return "point"
+    return register_point_task(monkeypatch)
 
 
 TINY = ["method.name=l2t", "task.num_envs=4", "sac.rollout_steps=5", "sac.gradient_steps=2",

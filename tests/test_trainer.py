@@ -54,7 +54,8 @@ def test_short_training_run_learns(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("method,extra", [("sitt", []), ("dagger", []),
                                           ("sitt", ["ppo.count_bonus=0.5"]),
-                                          ("tsra", ["network.decoder_hidden=[16]"])])
+                                          ("tsra", ["network.decoder_hidden=[16]"]),
+                                          ("hlrl", ["method.hlrl_envs=4"]), ("dwbc", [])])
 def test_resume_gives_the_same_continuation(tmp_path: Path, method: str, extra: list[str]
                                             ) -> None:
     cfg = load_config(overrides=[*TINY, *extra, f"method.name={method}", "train.iterations=4",

@@ -94,8 +94,9 @@ def _clone(obs: ObsTree) -> ObsTree:
 
 @dataclass
 class Transitions:
-    """A batch of transitions ``(s, a, r, s', terminated)`` and, for L2T, the unit noise
-    draw ``u`` of the student's observation of ``s`` (``noise.noisy_observation``)."""
+    """A batch of transitions ``(s, a, r, s', terminated)``; for L2T, the unit noise draw
+    ``u`` of the student's observation of ``s`` (``noise.noisy_observation``); for COSIL,
+    the student's own observations ``o`` and ``o'`` of ``s`` and ``s'`` (it acted on ``o``)."""
 
     obs: torch.Tensor  # (B, obs_dim) true state s
     actions: torch.Tensor  # (B, act_dim) in [-1, 1] (the actor's squashed scale)
@@ -103,6 +104,12 @@ class Transitions:
     next_obs: torch.Tensor  # (B, obs_dim); the final state where the episode ended
     terminated: torch.Tensor  # (B,) 1.0 where the episode terminated (not truncated)
     noise: torch.Tensor | None = None  # (B, obs_dim) u ~ U[-1, 1]
+    student_obs: torch.Tensor | None = None  # (B, student_dim) o
+    next_student_obs: torch.Tensor | None = None  # (B, student_dim) o'; final one at ends
+
+
+# Transitions' optional fields, stored by a ReplayBuffer only when it was built with them.
+_OPTIONAL = ("noise", "student_obs", "next_student_obs")
 
 
 class ReplayBuffer:
@@ -114,10 +121,13 @@ class ReplayBuffer:
     With ``noise`` (L2T) each transition also keeps the unit draw ``u`` of the student's
     observation ``o = s + alpha * u * |s|``. Storing ``u`` rather than ``o`` fixes one
     noisy observation per transition, as if the simulator had emitted it, while the
-    curriculum's ``alpha`` (which changes over training) scales it when it is sampled."""
+    curriculum's ``alpha`` (which changes over training) scales it when it is sampled.
 
-    def __init__(self, capacity: int, obs_dim: int, action_dim: int, noise: bool = False
-                 ) -> None:
+    With ``student_obs_dim`` (COSIL) each transition keeps the student's observations
+    ``o`` and ``o'`` as the environment emitted them."""
+
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, noise: bool = False,
+                 student_obs_dim: int | None = None) -> None:
         self.capacity = capacity
         # torch.empty: pages are touched only as the buffer fills.
         self.obs = torch.empty(capacity, obs_dim)
@@ -126,6 +136,9 @@ class ReplayBuffer:
         self.next_obs = torch.empty(capacity, obs_dim)
         self.terminated = torch.empty(capacity)
         self.noise = torch.empty(capacity, obs_dim) if noise else None
+        student = student_obs_dim is not None
+        self.student_obs = torch.empty(capacity, student_obs_dim) if student else None
+        self.next_student_obs = torch.empty(capacity, student_obs_dim) if student else None
         self.size = 0
         self.cursor = 0
 
@@ -135,8 +148,9 @@ class ReplayBuffer:
     def _fields(self) -> dict[str, torch.Tensor]:
         fields = {"obs": self.obs, "actions": self.actions, "rewards": self.rewards,
                   "next_obs": self.next_obs, "terminated": self.terminated}
-        if self.noise is not None:
-            fields["noise"] = self.noise
+        for name in _OPTIONAL:
+            if getattr(self, name) is not None:
+                fields[name] = getattr(self, name)
         return fields
 
     def add(self, batch: Transitions) -> None:
@@ -144,8 +158,9 @@ class ReplayBuffer:
         n = batch.obs.shape[0]
         if n > self.capacity:
             raise ValueError(f"adding {n} transitions to a buffer of {self.capacity}")
-        if (self.noise is None) != (batch.noise is None):
-            raise ValueError("the buffer and the batch must both have noise, or neither")
+        for name in _OPTIONAL:
+            if (getattr(self, name) is None) != (getattr(batch, name) is None):
+                raise ValueError(f"the buffer and the batch must both have {name}, or neither")
         rows = (self.cursor + torch.arange(n)) % self.capacity
         for name, storage in self._fields().items():
             storage[rows] = getattr(batch, name).to(storage.dtype)

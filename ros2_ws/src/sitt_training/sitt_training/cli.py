@@ -14,8 +14,9 @@ import torch
 from .config import METHODS, OFF_POLICY_METHODS, Config, ConfigError, load_config, preset_path
 from .envs import TASKS
 from .evaluation import TEST_SEED, evaluate
+from .methods.cosil import build_cosil_policy
 from .methods.l2t import build_l2t_policy
-from .offpolicy_trainer import OffPolicyTrainer
+from .offpolicy_trainer import COSILTrainer, OffPolicyTrainer
 from .trainer import BEST_MODEL, Trainer, build_policy, checkpoints
 
 
@@ -66,8 +67,10 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
 
 def make_trainer(cfg: Config, run_dir: Path, show_progress: bool = True
                  ) -> Trainer | OffPolicyTrainer:
-    """The PPO trainer, or the off-policy one (SAC core) for ``l2t``; both keep the same
-    run directory."""
+    """The PPO trainer, or an off-policy one (SAC core) for ``l2t`` and ``cosil``; all
+    keep the same run directory."""
+    if cfg.method.name == "cosil":
+        return COSILTrainer(cfg, run_dir, show_progress=show_progress)
     if cfg.method.name in OFF_POLICY_METHODS:
         return OffPolicyTrainer(cfg, run_dir, show_progress=show_progress)
     return Trainer(cfg, run_dir, show_progress=show_progress)
@@ -75,6 +78,8 @@ def make_trainer(cfg: Config, run_dir: Path, show_progress: bool = True
 
 def build_run_policy(cfg: Config, env: Any) -> torch.nn.Module:
     """The networks of a run's method (evaluation and ``load_run``)."""
+    if cfg.method.name == "cosil":
+        return build_cosil_policy(cfg, env)
     if cfg.method.name in OFF_POLICY_METHODS:
         return build_l2t_policy(cfg, env)
     return build_policy(cfg, env)

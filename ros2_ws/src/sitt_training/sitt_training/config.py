@@ -14,10 +14,10 @@ from typing import Any, get_type_hints
 
 import yaml
 
-METHODS = ("sitt", "noalign", "bc", "dagger", "tsra", "l2t")
+METHODS = ("sitt", "noalign", "bc", "dagger", "tsra", "hlrl", "dwbc", "l2t", "cosil")
 # Methods on the off-policy (SAC) core, trained by ``offpolicy_trainer.OffPolicyTrainer``;
 # the others share the PPO ``trainer.Trainer``.
-OFF_POLICY_METHODS = ("l2t",)
+OFF_POLICY_METHODS = ("l2t", "cosil")
 # SITT's paper comparison (the quadrotor and arm benchmarks run these four).
 SITT_COMPARISON = ("sitt", "noalign", "bc", "dagger")
 
@@ -99,6 +99,22 @@ class MethodConfig:
     dagger_envs: int = 250  # DAgger: envs where the student may act
     dagger_beta0: float = 1.0  # DAgger: teacher's share of actions at iteration 0
     dagger_beta_decay: float = 0.9  # DAgger: beta_k = beta0 * decay^k
+    # HLRL (methods/hlrl.py): the student acts in the first hlrl_envs envs and minimises PPO's
+    # loss on its own transitions (the ppo section's settings, its own critic V_S(o_T)) plus
+    # w_k * KL(pi_T || pi_S), w_k = hlrl_bc_coef * hlrl_bc_decay^k. Neither the SITT paper nor
+    # METHODS.md gives w0 or the rate: BC and RL start at equal weight, and the weight decays
+    # as DAgger's beta; the envs are DAgger's dagger_envs (a quarter of the maze's 1000).
+    hlrl_envs: int = 250
+    hlrl_bc_coef: float = 1.0
+    hlrl_bc_decay: float = 0.9
+    # DWBC (methods/dwbc.py), offline on the paired buffer: alpha and eta are the defaults of
+    # the authors' code (github.com/ryanxhr/DWBC, main.py: alpha 10, eta 0.5); the
+    # discriminator's output is clipped to [c, 1 - c] with c = 0.1 as there. The hidden
+    # widths are ours (the policy MLPs' width; the authors' discriminator is 256 wide).
+    dwbc_alpha: float = 10.0
+    dwbc_eta: float = 0.5
+    dwbc_d_clip: float = 0.1
+    dwbc_hidden: list[int] = field(default_factory=lambda: [64, 64])
     # TSRA (METHODS.md section 2): encoders minimise L_CL + a * L_align + s * L_stab (the
     # paper: a = s = 1; 0 gives its "w/o alignment" / "w/o stability" ablations).
     tsra_align_coef: float = 1.0
@@ -117,11 +133,31 @@ class MethodConfig:
     # over this fraction of train.iterations (the paper ramps "gradually" and gives no
     # length; 0: the full alpha from the start).
     l2t_curriculum: float = 0.5
+    # COSIL (METHODS.md section 4; methods/cosil.py): the student is SAC on its own noisy
+    # observations, acting in the first cosil_student_envs of task.num_envs environments
+    # (the SAC teacher acts on true states in the others), with SAC's entropy term replaced
+    # by beta * KL(pi_S(.|o) || pi_T(.|s)). beta is a dual variable learnt like SAC's
+    # temperature (Adam, sac.lr) that keeps the student's mean KL near
+    # cosil_target_divergence * |A| nats, projected onto (0, cosil_max_beta]. None of these
+    # values is in the SITT paper or METHODS.md: 0.5 nats per action dimension is the KL of
+    # two equal-width Gaussians whose means are one standard deviation apart (the student
+    # may deviate within the teacher's own exploration noise); beta starts at 1.0 like
+    # SAC's temperature (SB3); the cap 1.0 weighs a nat like a unit of reward per step
+    # (without it beta grew to ~1600 on pendulum and the student's critic diverged; see
+    # methods/cosil.py); the closed form ("analytic") is the exact KL of the squashed
+    # policies ("sample": the one-sample estimate log pi_S(a|o) - log pi_T(a|s)).
+    # Presets set the env split.
+    cosil_student_envs: int = 1
+    cosil_target_divergence: float = 0.5
+    cosil_init_beta: float = 1.0
+    cosil_max_beta: float = 1.0
+    cosil_divergence: str = "analytic"
 
 
 @dataclass
 class SACConfig:
-    """Soft actor-critic, the teacher of the off-policy methods (``l2t``). Defaults are
+    """Soft actor-critic, the teacher of the off-policy methods (``l2t``, ``cosil``; also
+    COSIL's student, per agent). Defaults are
     Stable-Baselines3's SAC, which the L2T paper uses unchanged with gamma 0.99 (its
     section 4.1.1): Adam 3e-4 for actor, critics and temperature, 1M buffer, batch 256,
     tau 0.005, 100 random-action transitions first, temperature learnt from 1.0 towards
@@ -302,6 +338,7 @@ def validate(cfg: Config) -> Config:
             f"method.dagger_envs: the student can only act where it observes, so it must be "
             f"<= task.student_envs ({cfg.task.student_envs}), got {cfg.method.dagger_envs}"
         )
+    _validate_hlrl_dwbc(cfg)
     for key in ("ppo.gamma", "ppo.gae_lambda", "method.dagger_beta0", "method.dagger_beta_decay",
                 "method.kl_after_success"):
         section, name = key.split(".")
@@ -328,9 +365,41 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def _validate_hlrl_dwbc(cfg: Config) -> None:
+    """HLRL's and DWBC's values (checked whatever the method, as the others are)."""
+    method = cfg.method
+    for key, value in {"method.hlrl_bc_coef": method.hlrl_bc_coef,
+                       "method.dwbc_alpha": method.dwbc_alpha}.items():
+        if value < 0:
+            raise ConfigError(f"{key}: must be >= 0, got {value}")
+    for key, value in {"method.hlrl_bc_decay": method.hlrl_bc_decay,
+                       "method.dwbc_eta": method.dwbc_eta}.items():
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{key}: must be in [0, 1], got {value}")
+    if not 0.0 < method.dwbc_d_clip < 0.5:
+        raise ConfigError(f"method.dwbc_d_clip: must be in (0, 0.5), got {method.dwbc_d_clip}")
+    if not method.dwbc_hidden or min(method.dwbc_hidden) <= 0:
+        raise ConfigError(f"method.dwbc_hidden: must be a non-empty list of positive widths, "
+                          f"got {method.dwbc_hidden}")
+    clip = method.dwbc_d_clip
+    floor = method.dwbc_eta / (clip * (1.0 - clip))
+    if method.name == "dwbc" and method.dwbc_alpha < floor:
+        raise ConfigError(f"method.dwbc_alpha: must be >= dwbc_eta / (c (1 - c)) = {floor:.4g} "
+                          f"(c = dwbc_d_clip), or teacher labels get negative weights; got "
+                          f"{method.dwbc_alpha}")
+    if method.name == "hlrl" and not 0 < method.hlrl_envs <= cfg.task.student_envs:
+        raise ConfigError(
+            f"method.hlrl_envs: the student can only act where it observes, so it must be in "
+            f"1..task.student_envs ({cfg.task.student_envs}), got {method.hlrl_envs}")
+    if method.name == "hlrl" and not method.hlrl_envs < cfg.task.num_envs:
+        raise ConfigError(f"method.hlrl_envs: must be < task.num_envs ({cfg.task.num_envs}): "
+                          f"the teacher learns from the other envs, got {method.hlrl_envs}")
+
+
 def _validate_off_policy(cfg: Config) -> None:
-    """SAC and L2T values. ``task.student_envs`` is not used: an L2T student never observes
-    the environment during training (the trainer makes its noisy observations)."""
+    """SAC, L2T and COSIL values. ``task.student_envs`` is not used: an L2T student never
+    observes the environment during training (the trainer makes its noisy observations);
+    a COSIL student observes where it acts (``method.cosil_student_envs``)."""
     sac, method = cfg.sac, cfg.method
     positive = {"sac.lr": sac.lr, "sac.batch_size": sac.batch_size,
                 "sac.buffer_size": sac.buffer_size, "sac.rollout_steps": sac.rollout_steps,
@@ -358,6 +427,8 @@ def _validate_off_policy(cfg: Config) -> None:
                         "sac.critic_hidden": sac.critic_hidden}.items():
         if not widths or min(widths) <= 0:
             raise ConfigError(f"{key}: must be a non-empty list of positive widths, got {widths}")
+    if method.name == "cosil":
+        _validate_cosil(cfg)
     from .envs import TASKS
 
     task = TASKS.get(cfg.task.name)
@@ -366,6 +437,26 @@ def _validate_off_policy(cfg: Config) -> None:
         raise ConfigError(f"task.name: method {method.name!r} needs a task whose student "
                           f"observation is the L2T-noisy teacher state ({', '.join(noisy)}), "
                           f"got {cfg.task.name!r}")
+
+
+def _validate_cosil(cfg: Config) -> None:
+    method = cfg.method
+    if not 0 < method.cosil_student_envs < cfg.task.num_envs:
+        raise ConfigError(
+            f"method.cosil_student_envs: must be in 1..task.num_envs - 1 "
+            f"({cfg.task.num_envs - 1}): the student acts in these envs, the teacher in the "
+            f"others; got {method.cosil_student_envs}")
+    for key, value in {"method.cosil_target_divergence": method.cosil_target_divergence,
+                       "method.cosil_init_beta": method.cosil_init_beta,
+                       "method.cosil_max_beta": method.cosil_max_beta}.items():
+        if not value > 0:
+            raise ConfigError(f"{key}: must be > 0, got {value}")
+    if method.cosil_init_beta > method.cosil_max_beta:
+        raise ConfigError(f"method.cosil_init_beta: must be <= method.cosil_max_beta "
+                          f"({method.cosil_max_beta}), got {method.cosil_init_beta}")
+    if method.cosil_divergence not in ("analytic", "sample"):
+        raise ConfigError(f"method.cosil_divergence: must be 'analytic' or 'sample', got "
+                          f"{method.cosil_divergence!r}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

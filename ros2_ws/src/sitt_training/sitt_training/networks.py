@@ -198,10 +198,10 @@ class ActionDecoder(nn.Module):
             return torch.normal(out, self.effective_log_std().exp().expand_as(out))
 
     def log_prob(self, out: torch.Tensor, actions: torch.Tensor,
-                 index: torch.Tensor | None = None) -> torch.Tensor:
+                 index: torch.Tensor | None = None, frozen: bool = False) -> torch.Tensor:
         """log pi(a | s) per sample. ``out`` may hold one row per *distinct* state with
         ``index`` mapping samples to rows (see ``rows.Rows``): the softmax then runs once
-        per distinct state."""
+        per distinct state. ``frozen`` detaches the shared log-std (student-side losses)."""
         # index_select, not indexing: its backward is several times faster.
         if self.spec.discrete:
             log_p = F.log_softmax(out, dim=-1)
@@ -209,15 +209,18 @@ class ActionDecoder(nn.Module):
             return log_p.reshape(-1).index_select(0, rows * self.spec.n + actions)
         mean = out if index is None else out.index_select(0, index)
         log_std = self.effective_log_std()
+        log_std = log_std.detach() if frozen else log_std
         z = (actions - mean) / log_std.exp()
         return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2.0 * math.pi)).sum(dim=-1)
 
-    def entropy(self, out: torch.Tensor) -> torch.Tensor:
-        """Entropy per row."""
+    def entropy(self, out: torch.Tensor, frozen: bool = False) -> torch.Tensor:
+        """Entropy per row (``frozen``: the shared log-std detached)."""
         if self.spec.discrete:
             log_p = F.log_softmax(out, dim=-1)
             return -(log_p.exp() * log_p).sum(dim=-1)
-        per_dim = 0.5 + 0.5 * math.log(2.0 * math.pi) + self.effective_log_std()
+        log_std = self.effective_log_std()
+        log_std = log_std.detach() if frozen else log_std
+        per_dim = 0.5 + 0.5 * math.log(2.0 * math.pi) + log_std
         return per_dim.sum().expand(out.shape[0])
 
     def deterministic(self, out: torch.Tensor) -> torch.Tensor:
@@ -257,11 +260,14 @@ class TeacherStudentPolicy(nn.Module):
         decoder_hidden: Sequence[int] = (),
         unit_features: bool = False,
         detach_teacher_features: bool = False,
+        student_critic: bool = False,
     ) -> None:
         """``unit_features`` puts E_T's and E_S's outputs on the unit sphere and
         ``detach_teacher_features`` keeps the teacher's RL loss out of E_T (TSRA: the
-        encoders are trained by the alignment losses only)."""
+        encoders are trained by the alignment losses only). ``student_critic`` adds
+        V_S(o_T), a privileged critic of the *student's* returns (HLRL's student RL)."""
         super().__init__()
+        self.feature_dim = feature_dim
         # One running normaliser of o_T, shared by E_T, E_P and V (they read the same input).
         self.teacher_norm = RunningNorm(teacher_dim) if normalize_obs else nn.Identity()
         self.teacher_encoder = mlp(teacher_dim, hidden, feature_dim)
@@ -277,6 +283,9 @@ class TeacherStudentPolicy(nn.Module):
         self.decoder = ActionDecoder(feature_dim, action_spec, init_log_std, min_log_std,
                                      decoder_hidden)
         self.critic = mlp(teacher_dim, critic_hidden, 1)
+        # Built last, and only when asked: the other networks' initial weights stay those of
+        # every other method for the same seed. Not a teacher parameter: PPO never moves it.
+        self.student_critic = mlp(teacher_dim, critic_hidden, 1) if student_critic else None
         # Whether any observation normaliser is in use (``network.normalize_obs``).
         self.normalizes = any(isinstance(m, RunningNorm) for m in self.modules())
 
@@ -315,3 +324,10 @@ class TeacherStudentPolicy(nn.Module):
 
     def value(self, obs_t: torch.Tensor) -> torch.Tensor:
         return self.critic(self.teacher_norm(obs_t)).squeeze(-1)
+
+    def student_value(self, obs_t: torch.Tensor) -> torch.Tensor:
+        """V_S(o_T): the student critic's value (only with ``student_critic``)."""
+        if self.student_critic is None:
+            raise RuntimeError("this policy has no student critic (network option "
+                               "student_critic)")
+        return self.student_critic(self.teacher_norm(obs_t)).squeeze(-1)

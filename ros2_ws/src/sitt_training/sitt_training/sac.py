@@ -13,6 +13,12 @@ Actor-Critic Algorithms and Applications", 2018). For a batch ``(s, a, r, s', d)
 One ``SAC.update`` steps the critics, then the actor (critics frozen), then the
 temperature, then moves the targets: ``Qbar <- (1 - tau) Qbar + tau Q``.
 
+The same update serves regularisers other than the entropy (COSIL, ``methods/cosil.py``):
+the losses take a *penalty* ``P(s, a)`` per sampled action (SAC: ``log pi(a|s)``), and
+read ``alpha * P`` where SAC reads ``alpha * log pi``; the coefficient's loss keeps
+``E[P]`` near a bound (SAC: ``-H_target``). The actor may read another observation than
+the critics (``SACNetworks(critic_obs_dim=...)``: an asymmetric critic on the true state).
+
 Actions here live in [-1, 1] (the tanh's range), and so do the ones in the replay buffer;
 ``ActionScaler`` maps them to the task's bounds.
 """
@@ -21,8 +27,9 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -97,12 +104,47 @@ class SquashedGaussianActor(nn.Module):
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised action in (-1, 1) per row and its log-density (global RNG)."""
+        drawn = self.rsample(obs)
+        return drawn.action, drawn.log_prob
+
+    def rsample(self, obs: torch.Tensor) -> PolicySample:
+        """``sample`` with the distribution and the pre-tanh value kept (same RNG draw)."""
         mean, log_std = self(obs)
-        return squashed_sample(mean, log_std, torch.randn_like(mean))
+        noise = torch.randn_like(mean)
+        action, log_prob = squashed_sample(mean, log_std, noise)
+        return PolicySample(action, log_prob, mean + log_std.exp() * noise, mean, log_std)
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """``tanh(mu(s))``: the action used for evaluation and as the BC target."""
         return torch.tanh(self(obs)[0])
+
+
+@dataclass
+class PolicySample:
+    """One reparameterised draw per row: ``action = tanh(pre_tanh)``,
+    ``pre_tanh = mean + exp(log_std) * noise``, and ``log_prob = log pi(action)``."""
+
+    action: torch.Tensor  # (B, A) in (-1, 1)
+    log_prob: torch.Tensor  # (B,)
+    pre_tanh: torch.Tensor  # (B, A)
+    mean: torch.Tensor  # (B, A) of the pre-tanh Gaussian
+    log_std: torch.Tensor  # (B, A)
+
+
+def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
+                         ) -> torch.Tensor:
+    """``log N(x; mean, diag(exp(log_std))^2)``, summed over the last dimension."""
+    z = (x - mean) * torch.exp(-log_std)
+    return (-0.5 * z.pow(2) - log_std - _HALF_LOG_2PI).sum(dim=-1)
+
+
+def gaussian_kl(mean_p: torch.Tensor, log_std_p: torch.Tensor, mean_q: torch.Tensor,
+                log_std_q: torch.Tensor) -> torch.Tensor:
+    """``KL(N_p || N_q)`` of diagonal Gaussians, summed over the last dimension:
+    ``sum_i log(s_q/s_p) + (s_p^2 + (m_p - m_q)^2) / (2 s_q^2) - 1/2``."""
+    var_ratio = torch.exp(2.0 * (log_std_p - log_std_q))
+    mahalanobis = ((mean_p - mean_q) * torch.exp(-log_std_q)).pow(2)
+    return (log_std_q - log_std_p + 0.5 * (var_ratio + mahalanobis) - 0.5).sum(dim=-1)
 
 
 def squashed_sample(mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor
@@ -112,8 +154,19 @@ def squashed_sample(mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tens
     ``2 (log 2 - u - softplus(-2u))`` (exact, and stable where tanh saturates)."""
     u = mean + log_std.exp() * noise
     gaussian = (-0.5 * noise.pow(2) - log_std - _HALF_LOG_2PI).sum(dim=-1)
-    log_jacobian = (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(dim=-1)
-    return torch.tanh(u), gaussian - log_jacobian
+    return torch.tanh(u), gaussian - tanh_log_jacobian(u)
+
+
+def tanh_log_jacobian(u: torch.Tensor) -> torch.Tensor:
+    """``sum_i log(1 - tanh(u_i)^2)``, as ``2 (log 2 - u - softplus(-2u))``."""
+    return (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(dim=-1)
+
+
+def squashed_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
+                      ) -> torch.Tensor:
+    """``log pi(tanh(u))`` of the tanh-squashed ``N(mean, exp(log_std)^2)``, given the
+    pre-tanh value ``u`` (which ``atanh`` of a saturated action could not recover)."""
+    return gaussian_log_density(u, mean, log_std) - tanh_log_jacobian(u)
 
 
 class TwinQ(nn.Module):
@@ -134,13 +187,19 @@ class TwinQ(nn.Module):
 
 
 class SACNetworks(nn.Module):
-    """Actor, critics, target critics and the log-temperature: one state dict."""
+    """Actor, critics, target critics and the log-temperature: one state dict.
+
+    The critics read ``critic_obs_dim`` inputs (default: the actor's ``obs_dim``); a
+    different size is an asymmetric critic, e.g. on the true state while the actor reads
+    a noisy observation. ``log_alpha`` is the coefficient of the penalty (SAC's entropy
+    temperature; COSIL's divergence weight beta)."""
 
     def __init__(self, obs_dim: int, action_dim: int, actor_hidden: Sequence[int],
-                 critic_hidden: Sequence[int], init_temperature: float = 1.0) -> None:
+                 critic_hidden: Sequence[int], init_temperature: float = 1.0,
+                 critic_obs_dim: int | None = None) -> None:
         super().__init__()
         self.actor = SquashedGaussianActor(obs_dim, action_dim, actor_hidden)
-        self.critic = TwinQ(obs_dim, action_dim, critic_hidden)
+        self.critic = TwinQ(critic_obs_dim or obs_dim, action_dim, critic_hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(init_temperature)))
         self.action_dim = action_dim
@@ -152,40 +211,67 @@ class SACNetworks(nn.Module):
 
 
 # ------------------------------------------------------------------------ losses
-def soft_target(nets: SACNetworks, batch: Transitions, gamma: float) -> torch.Tensor:
-    """``y = r + gamma (1 - terminated) (min_j Qbar_j(s', a') - alpha log pi(a'|s'))``."""
+# A penalty maps (the critics' observation of the state, the actor's draw) to one value
+# per row; the losses weigh it by the coefficient alpha.
+Penalty = Callable[[torch.Tensor, PolicySample], torch.Tensor]
+
+
+def entropy_penalty(state: torch.Tensor, drawn: PolicySample) -> torch.Tensor:
+    """SAC's: ``log pi(a|s)`` (a one-sample estimate of the negative entropy)."""
+    return drawn.log_prob
+
+
+def soft_target(nets: SACNetworks, batch: Transitions, gamma: float,
+                penalty: Penalty = entropy_penalty, next_actor_obs: torch.Tensor | None = None
+                ) -> torch.Tensor:
+    """``y = r + gamma (1 - terminated) (min_j Qbar_j(s', a') - alpha P(s', a'))``,
+    ``a' ~ pi(.|o')`` with ``o'`` = ``next_actor_obs`` (default: ``s'``, symmetric)."""
     with torch.no_grad():
-        next_action, next_log_prob = nets.actor.sample(batch.next_obs)
-        next_q = nets.critic_target.min(batch.next_obs, next_action)
-        soft_value = next_q - nets.alpha * next_log_prob
+        drawn = nets.actor.rsample(batch.next_obs if next_actor_obs is None else next_actor_obs)
+        next_q = nets.critic_target.min(batch.next_obs, drawn.action)
+        soft_value = next_q - nets.alpha * penalty(batch.next_obs, drawn)
         return batch.rewards + gamma * (1.0 - batch.terminated) * soft_value
 
 
-def critic_loss(nets: SACNetworks, batch: Transitions, gamma: float
-                ) -> tuple[torch.Tensor, dict[str, float]]:
-    target = soft_target(nets, batch, gamma)
+def critic_loss(nets: SACNetworks, batch: Transitions, gamma: float,
+                penalty: Penalty = entropy_penalty, next_actor_obs: torch.Tensor | None = None,
+                prefix: str = "sac") -> tuple[torch.Tensor, dict[str, float]]:
+    target = soft_target(nets, batch, gamma, penalty, next_actor_obs)
     q1, q2 = nets.critic(batch.obs, batch.actions)
     loss = 0.5 * (F.mse_loss(q1, target) + F.mse_loss(q2, target))
-    return loss, {"sac/critic_loss": loss.item(), "sac/q": q1.mean().item()}
+    return loss, {f"{prefix}/critic_loss": loss.item(), f"{prefix}/q": q1.mean().item()}
 
 
-def actor_loss(nets: SACNetworks, obs: torch.Tensor
+def actor_loss(nets: SACNetworks, obs: torch.Tensor, penalty: Penalty = entropy_penalty,
+               critic_obs: torch.Tensor | None = None, prefix: str = "sac"
                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-    """The actor's loss (critics frozen) and the detached log-probabilities of its
-    actions, which the temperature loss reuses."""
-    action, log_prob = nets.actor.sample(obs)
+    """The actor's loss ``mean(alpha P(s, a~) - min_j Q_j(s, a~))``, ``a~ ~ pi(.|obs)``
+    (critics frozen; ``critic_obs`` the critics' view of the same states, default
+    ``obs``), and the detached penalties, which the coefficient's loss reuses (SAC:
+    the log-probabilities)."""
+    state = obs if critic_obs is None else critic_obs
+    drawn = nets.actor.rsample(obs)
     with frozen(nets.critic):
-        q = nets.critic.min(obs, action)
-    loss = (nets.alpha * log_prob - q).mean()
-    return loss, log_prob.detach(), {"sac/actor_loss": loss.item(),
-                                     "sac/entropy": -log_prob.mean().item()}
+        q = nets.critic.min(state, drawn.action)
+    value = penalty(state, drawn)
+    loss = (nets.alpha * value - q).mean()
+    return loss, value.detach(), {f"{prefix}/actor_loss": loss.item(),
+                                  f"{prefix}/entropy": -drawn.log_prob.mean().item()}
+
+
+def coefficient_loss(log_coef: torch.Tensor, penalty: torch.Tensor, bound: float
+                     ) -> torch.Tensor:
+    """The dual of the constraint ``E[P] <= bound``: ``-mean(log_coef * (P - bound))``
+    with ``P`` detached. Its gradient step raises the coefficient while the penalty is
+    above the bound and lowers it below."""
+    return -(log_coef * (penalty - bound)).mean()
 
 
 def temperature_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float
                      ) -> torch.Tensor:
     """Raises alpha while the policy's entropy ``-log pi`` is below the target, lowers it
-    above (``log_prob`` detached)."""
-    return -(log_alpha * (log_prob + target_entropy)).mean()
+    above (``log_prob`` detached): ``E[log pi] <= -H_target``."""
+    return coefficient_loss(log_alpha, log_prob, -target_entropy)
 
 
 @torch.no_grad()
@@ -202,7 +288,13 @@ def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
 
 
 class SAC:
-    """The update of ``SACNetworks``, with one Adam optimiser per loss."""
+    """The update of ``SACNetworks``, with one Adam optimiser per loss.
+
+    Subclasses change the regulariser through ``penalty`` and ``penalty_bound`` and the
+    actor's observation through ``actor_obs`` (COSIL's student, ``methods/cosil.py``)."""
+
+    prefix = "sac"  # of the stats' keys
+    coefficient_name = "temperature"
 
     def __init__(self, nets: SACNetworks, cfg: SACConfig) -> None:
         self.nets = nets
@@ -212,25 +304,49 @@ class SAC:
         self.actor_optimizer = adam(nets.actor.parameters(), cfg.lr)
         self.temperature_optimizer = adam([nets.log_alpha], cfg.lr)
 
+    # ------------------------------------------------------------ regulariser hooks
+    def penalty(self, state: torch.Tensor, drawn: PolicySample) -> torch.Tensor:
+        return entropy_penalty(state, drawn)
+
+    @property
+    def penalty_bound(self) -> float:
+        """The coefficient keeps ``E[penalty]`` near this (SAC: ``-H_target``)."""
+        return -self.target_entropy
+
+    def actor_obs(self, batch: Transitions) -> tuple[torch.Tensor, torch.Tensor]:
+        """The actor's observations of ``s`` and ``s'`` (SAC: the states themselves)."""
+        return batch.obs, batch.next_obs
+
+    # ------------------------------------------------------------------- update
     def update(self, batch: Transitions) -> dict[str, float]:
-        nets = self.nets
-        loss, stats = critic_loss(nets, batch, self.cfg.gamma)
+        nets, prefix = self.nets, self.prefix
+        obs, next_obs = self.actor_obs(batch)
+        loss, stats = critic_loss(nets, batch, self.cfg.gamma, self.penalty, next_obs, prefix)
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_optimizer.step()
 
-        loss, log_prob, actor_stats = actor_loss(nets, batch.obs)
+        loss, penalty, actor_stats = actor_loss(nets, obs, self.penalty, batch.obs, prefix)
         self.actor_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.actor_optimizer.step()
 
-        loss = temperature_loss(nets.log_alpha, log_prob, self.target_entropy)
+        loss = coefficient_loss(nets.log_alpha, penalty, self.penalty_bound)
         self.temperature_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.temperature_optimizer.step()
+        self.project_coefficient()
 
         polyak(nets.critic_target, nets.critic, self.cfg.tau)
-        return {**stats, **actor_stats, "sac/temperature": nets.alpha.item()}
+        return {**stats, **actor_stats, **self.penalty_stats(penalty),
+                f"{prefix}/{self.coefficient_name}": nets.alpha.item()}
+
+    def project_coefficient(self) -> None:
+        """Keeps the coefficient in its allowed range after its step (SAC: any alpha > 0)."""
+
+    def penalty_stats(self, penalty: torch.Tensor) -> dict[str, float]:
+        """Extra stats of the actor's penalties (SAC: none beyond the entropy)."""
+        return {}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"critic": self.critic_optimizer, "actor": self.actor_optimizer,

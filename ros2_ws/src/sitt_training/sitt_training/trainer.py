@@ -90,7 +90,7 @@ class Trainer:
 
         self.policy = build_policy(cfg, self.env)
         self.ppo = PPO(self.policy, cfg.ppo)
-        self.method = make_method(self.policy, cfg.method)
+        self.method = make_method(self.policy, cfg.method, cfg.ppo)
         spaces = self.env.single_observation_space
         self.buffer = PairedBuffer(cfg.method.buffer_size)
         teacher_dim = int(np.prod(spaces["teacher"].shape))
@@ -152,10 +152,13 @@ class Trainer:
                 ended = infos["_episode"]
                 successes.append(infos["episode"]["success"][ended])
                 returns.append(infos["episode"]["r"][ended])
+        last_obs_t = torch.from_numpy(self.obs["teacher"])
+        # Raw rewards, before the teacher's bootstrap below (HLRL's student learns from them).
+        self.method.end_rollout(st.obs, st.rewards, st.dones, truncations, last_obs_t)
         rows = st.index_rows()
         with torch.no_grad():
             st.values = rows.gather(policy.value(rows.unique)).reshape(st.values.shape)
-            last_value = policy.value(torch.from_numpy(self.obs["teacher"]))
+            last_value = policy.value(last_obs_t)
             if truncations:
                 final_obs = np.concatenate([f for *_, f in truncations])
                 finals = policy.value(torch.from_numpy(final_obs))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from ..config import MethodConfig
+from ..config import MethodConfig, PPOConfig
 from ..networks import TeacherStudentPolicy
 from .base import Method
 from .bc import BC
 from .dagger import DAgger
+from .dwbc import DWBC
+from .hlrl import HLRL
 from .noalign import NoAlign
 from .sitt import SITT
 from .tsra import TSRA
@@ -17,11 +19,14 @@ METHOD_CLASSES: dict[str, type[Method]] = {
     "bc": BC,
     "dagger": DAgger,
     "tsra": TSRA,
+    "hlrl": HLRL,
+    "dwbc": DWBC,
 }
 
 
-def make_method(policy: TeacherStudentPolicy, cfg: MethodConfig) -> Method:
-    return METHOD_CLASSES[cfg.name](policy, cfg)
+def make_method(policy: TeacherStudentPolicy, cfg: MethodConfig,
+                ppo: PPOConfig | None = None) -> Method:
+    return METHOD_CLASSES[cfg.name](policy, cfg, ppo)
 
 
 __all__ = ["METHOD_CLASSES", "Method", "make_method"]

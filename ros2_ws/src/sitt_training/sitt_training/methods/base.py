@@ -1,7 +1,8 @@
 """What a method may change in the shared training loop, as named hooks.
 
 The trainer runs, every iteration: roll-out (teacher acts; ``choose_actions`` may hand some
-steps to the student; then ``shape_rewards`` may change the teacher's rewards) -> PPO update of the
+steps to the student; after the roll-out ``end_rollout`` sees what the environments returned,
+then ``shape_rewards`` may change the teacher's rewards) -> PPO update of the
 teacher (``extra_policy_loss`` added to its loss) -> ``update_student`` on the FIFO buffer of
 paired observations. A method is one small class overriding only what it changes.
 """
@@ -9,11 +10,13 @@ paired observations. A method is one small class overriding only what it changes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import numpy as np
 import torch
 
 from ..buffers import PairedBuffer
-from ..config import MethodConfig
+from ..config import MethodConfig, PPOConfig
 from ..networks import TeacherStudentPolicy
 from ..obs import ObsTree
 from ..ppo import Batch
@@ -27,9 +30,12 @@ class Method:
     # Keyword arguments for TeacherStudentPolicy that this method needs (trainer.build_policy).
     network_options: dict[str, bool] = {}
 
-    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig) -> None:
+    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig,
+                 ppo: PPOConfig | None = None) -> None:
         self.policy = policy
         self.cfg = cfg
+        # The run's PPO settings (HLRL's student runs the same RL algorithm as the teacher).
+        self.ppo = ppo if ppo is not None else PPOConfig()
         self.iteration = 0
         self.student_optimizer = torch.optim.Adam(policy.student_encoder.parameters(),
                                                   lr=cfg.align_lr)
@@ -52,6 +58,15 @@ class Method:
         """Actions to execute, and a mask of the transitions the teacher may learn from."""
         return teacher_actions, torch.ones(teacher_actions.shape[0], dtype=torch.bool)
 
+    def end_rollout(self, obs_t: torch.Tensor, rewards: torch.Tensor, dones: torch.Tensor,
+                    truncations: list[tuple[int, np.ndarray, np.ndarray]],
+                    last_obs_t: torch.Tensor) -> None:
+        """Called once after each roll-out with what the environments returned, before the
+        trainer bootstraps truncated episodes with the *teacher's* critic and shapes the
+        teacher's rewards: ``obs_t`` (T, N, D), the raw ``rewards`` and ``dones`` (T, N), the
+        ``truncations`` as (step, environments, their final o_T) and the o_T after the last
+        step. For methods that learn from their own transitions; copy what you keep."""
+
     # -------------------------------------------------------------- update hooks
     def extra_policy_loss(self, batch: Batch, teacher_out: torch.Tensor
                           ) -> tuple[torch.Tensor, dict[str, float]] | None:
@@ -68,11 +83,12 @@ class Method:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"student": self.student_optimizer}
 
-    def state_dict(self) -> dict[str, float | int | None]:
-        """Schedule state that a resumed run needs (beyond networks and optimisers)."""
+    def state_dict(self) -> dict[str, Any]:
+        """Schedule state that a resumed run needs (beyond the policy's networks and the
+        optimisers), and the networks a method owns outside the policy."""
         return {}
 
-    def load_state_dict(self, state: dict[str, float | int | None]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..buffers import PairedBuffer
-from ..config import MethodConfig
+from ..config import MethodConfig, PPOConfig
 from ..networks import TeacherStudentPolicy
 from ..obs import ObsTree, take
 from .bc import BC
@@ -21,8 +21,9 @@ from .bc import BC
 class DAgger(BC):
     name = "dagger"
 
-    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig) -> None:
-        super().__init__(policy, cfg)
+    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig,
+                 ppo: PPOConfig | None = None) -> None:
+        super().__init__(policy, cfg, ppo)
         self.beta = cfg.dagger_beta0
 
     def choose_actions(self, teacher_actions: torch.Tensor,

@@ -74,12 +74,18 @@ class L2TPolicy(nn.Module):
         return self.scaler.to_env(self.student(obs_s))
 
 
+def box_action_space(env: Any, method: str) -> gym.spaces.Box:
+    """The task's action space, which the off-policy methods need to be a 1-d Box."""
+    action_space = env.single_action_space
+    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
+        raise ValueError(f"{method} needs a 1-d Box action space, got {action_space}")
+    return action_space
+
+
 def build_l2t_policy(cfg: Config, env: Any) -> L2TPolicy:
     """The networks for a task, from the config (training, evaluation and ``load_run``)."""
     teacher_space = env.single_observation_space["teacher"]
-    action_space = env.single_action_space
-    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
-        raise ValueError(f"l2t needs a 1-d Box action space, got {action_space}")
+    action_space = box_action_space(env, "l2t")
     return L2TPolicy(int(np.prod(teacher_space.shape)), int(action_space.shape[0]),
                      action_space.low, action_space.high, cfg.sac.actor_hidden,
                      cfg.sac.critic_hidden, cfg.sac.init_temperature)

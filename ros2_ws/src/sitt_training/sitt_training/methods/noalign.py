@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..buffers import PairedBuffer
-from ..config import MethodConfig
+from ..config import MethodConfig, PPOConfig
 from ..networks import TeacherStudentPolicy
 from .base import Method, l1, paired_batches
 
@@ -17,8 +17,9 @@ class NoAlign(Method):
     name = "noalign"
     train_proxy = False  # only SITT needs the proxy student
 
-    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig) -> None:
-        super().__init__(policy, cfg)
+    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig,
+                 ppo: PPOConfig | None = None) -> None:
+        super().__init__(policy, cfg, ppo)
         self.proxy_optimizer = torch.optim.Adam(policy.proxy_encoder.parameters(),
                                                 lr=cfg.align_lr)
 

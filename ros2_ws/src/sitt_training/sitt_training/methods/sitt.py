@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ..config import MethodConfig
+from ..config import MethodConfig, PPOConfig
 from ..networks import TeacherStudentPolicy
 from ..ppo import Batch
 from ..rows import Rows
@@ -24,8 +24,9 @@ class SITT(NoAlign):
     name = "sitt"
     train_proxy = True
 
-    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig) -> None:
-        super().__init__(policy, cfg)
+    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig,
+                 ppo: PPOConfig | None = None) -> None:
+        super().__init__(policy, cfg, ppo)
         # Iteration at which the KL terms started (the optional warm-up ended).
         self.penalty_start: int | None = 0 if cfg.kl_after_success <= 0 else None
 

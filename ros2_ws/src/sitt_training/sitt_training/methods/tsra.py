@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..buffers import PairedBuffer
-from ..config import MethodConfig
+from ..config import MethodConfig, PPOConfig
 from ..networks import TeacherStudentPolicy
 from .base import Method, paired_batches
 
@@ -61,8 +61,9 @@ class TSRA(Method):
     # How the shared networks are built for this method (trainer.build_policy).
     network_options = {"unit_features": True, "detach_teacher_features": True}
 
-    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig) -> None:
-        super().__init__(policy, cfg)
+    def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig,
+                 ppo: PPOConfig | None = None) -> None:
+        super().__init__(policy, cfg, ppo)
         self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.tsra_init_temperature)))
         self.encoder_optimizer = torch.optim.Adam(
             [*policy.teacher_encoder.parameters(), *policy.student_encoder.parameters(),
