@@ -159,7 +159,7 @@ def test_ctrl_c_stops_cells_with_a_checkpoint(tmp_path):
     args = ['--tasks', 'tunnel_vision', '--methods', 'bc', '--seeds', '0', '--out', 'out',
             '--set', 'train.iterations=500', '--set', 'train.eval_every=0',
             '--set', 'train.checkpoint_every=1000']
-    env = dict(os.environ, SITT_DOCS_DIR=str(tmp_path / 'docs'))
+    env = dict(os.environ, SITT_DOCS_DIR=str(tmp_path / 'docs'), PYTHONUNBUFFERED='1')
     proc = subprocess.Popen([str(VENV_BIN / 'sitt-bench'), *args], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / 'out' / 'tunnel_vision' / 'bc_s0' / 'metrics.jsonl'
@@ -168,7 +168,13 @@ def test_ctrl_c_stops_cells_with_a_checkpoint(tmp_path):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # say what the driver and the cell printed
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        rows = len(metrics.read_text().splitlines())
+        pytest.fail(f'no exit 120 s after SIGINT ({rows} iterations logged)\n{stdout}{stderr}')
     assert proc.returncode == 130, stdout + stderr
     saved = sorted(metrics.parent.glob('model_*.pt'))
     assert len(saved) == 1 and 0 < int(saved[0].stem.split('_')[1]) < 500

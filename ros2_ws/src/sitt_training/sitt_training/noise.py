@@ -9,17 +9,21 @@ transition and scales it by the curriculum's current ``alpha_k`` when it samples
 (``noisy_observation(s, u, alpha_k)``). The task side (evaluation, deployment condition)
 uses ``l2t_observation`` with the full ``alpha``.
 
-Works on NumPy arrays and torch tensors alike (the arithmetic is the same).
+Works on NumPy arrays and torch tensors alike (the arithmetic is the same). No torch
+import at module level: the tasks (``envs/``, also used by the sim bridge) must stay
+torch-free.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-import torch
 
-Array = TypeVar("Array", np.ndarray, torch.Tensor)
+if TYPE_CHECKING:
+    import torch
+
+Array = TypeVar("Array", "np.ndarray", "torch.Tensor")
 
 
 def noisy_observation(state: Array, unit: Array, alpha: float) -> Array:
@@ -34,6 +38,8 @@ def unit_noise_numpy(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
 
 def unit_noise_torch(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
     """``u ~ U[-1, 1]`` per entry (float32), from ``generator``."""
+    import torch  # here, not at the top: see the module docstring
+
     return torch.rand(shape, generator=generator) * 2.0 - 1.0
 
 
