@@ -751,11 +751,17 @@ def main(argv: list[str] | None = None) -> int:
         except (ConnectionError, RuntimeError) as err:  # Ray not reachable or not loopback
             print(f"error: {err}", file=sys.stderr)
             return 2
+        # Ctrl-C and SIGTERM stop the benchmark cleanly, whatever this process inherited (a
+        # parent may leave SIGINT ignored or blocked; both pass to children, and the local
+        # cells are forked from here).
+        old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
         old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             new_rows, complete = run_cells(todo, settings, backend, args.retries, log)
         finally:
             signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
             backend.close()
     rows = [done[c] for c in cells if c in done] + new_rows
     reports = [report_task(task, cells, rows, settings.out)
