@@ -67,6 +67,7 @@ import gymnasium as gym
 import numpy as np
 
 from .base import SingleTaskEnv, TeacherStudentVecEnv
+from .quadrotor_world import layout_rng
 from .tiny_renderer import TinyRendererScene, grid_mesh
 
 ROOM_HALF = 4.0  # m, the room is 8 m x 8 m
@@ -122,11 +123,6 @@ TEACHER_DIM = 2 + 2 + 3 * NUM_BOXES  # 19
 STATE_DIM = 2 + 2  # 4
 
 _HALF_FOV_TAN = math.tan(math.radians(FOV_DEG) / 2.0)
-
-
-def layout_rng(seed: int, env_id: int, episode: int) -> np.random.Generator:
-    """The random stream of episode ``episode`` of environment ``env_id`` of ``seed``."""
-    return np.random.default_rng([seed, env_id, episode])
 
 
 def sample_layout(rng: np.random.Generator) -> tuple[np.ndarray, int, np.ndarray]:

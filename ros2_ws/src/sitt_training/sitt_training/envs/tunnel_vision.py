@@ -51,6 +51,7 @@ import gymnasium as gym
 import numpy as np
 
 from .base import SingleTaskEnv, TeacherStudentVecEnv
+from .quadrotor_world import layout_rng
 
 GRID = 10
 START = (GRID - 1, 0)  # bottom-left
@@ -84,11 +85,6 @@ _RING = [dr * _SIDE + dc for dr in (-1, 0, 1) for dc in (-1, 0, 1)]  # 3x3, padd
 
 def _padded_index(r: int, c: int) -> int:
     return (r + 1) * _SIDE + c + 1
-
-
-def layout_rng(seed: int, env_id: int, episode: int) -> np.random.Generator:
-    """The random stream of episode ``episode`` of environment ``env_id`` of ``seed``."""
-    return np.random.default_rng([seed, env_id, episode])
 
 
 def generate_layout(rng: np.random.Generator, obstacle_prob: float = OBSTACLE_PROB
