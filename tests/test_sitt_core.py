@@ -306,3 +306,19 @@ def test_log_std_floor_bounds_the_gaussian_kl() -> None:
     assert floored.log_std.grad is not None and floored.log_std.grad.abs().max() == 0.0
     std = floored.distribution(torch.zeros(1, 2)).base_dist.scale
     torch.testing.assert_close(std, torch.full((1, 2), float(np.exp(-2.0))))
+
+
+def test_advantages_are_normalised_over_the_teachers_own_samples() -> None:
+    from sitt_training.ppo import normalised_advantages
+
+    adv = torch.tensor([1.0, 2.0, 3.0, 100.0, -50.0])
+    for_teacher = torch.tensor([True, True, True, False, False])
+    out = normalised_advantages(adv, for_teacher)
+    # Hand-computed over the teacher's rows 1, 2, 3: mean 2, sample std 1.
+    torch.testing.assert_close(out[:3], torch.tensor([-1.0, 0.0, 1.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[3:], torch.tensor([98.0, -52.0]), atol=1e-4, rtol=0)
+    # All rows the teacher's: exactly the plain normalisation (bit for bit).
+    every = torch.ones(5, dtype=torch.bool)
+    assert torch.equal(normalised_advantages(adv, every), (adv - adv.mean()) / (adv.std() + 1e-8))
+    # No teacher rows: left as they are, never NaN.
+    assert torch.equal(normalised_advantages(adv, torch.zeros(5, dtype=torch.bool)), adv)

@@ -83,6 +83,17 @@ class RolloutStorage:
                 for idx in order.chunk(count)]
 
 
+def normalised_advantages(advantages: torch.Tensor, for_teacher: torch.Tensor) -> torch.Tensor:
+    """Advantages scaled to zero mean and unit std over the teacher's own samples. Rows
+    another policy shaped (DAgger's or HLRL's student) are excluded from the statistics as
+    they are from the loss: their advantages describe the student's actions, not the
+    teacher's, and would shift the teacher's baseline."""
+    own = advantages[for_teacher]
+    if own.numel() < 2:  # nothing (or one sample) to normalise over: the loss masks these
+        return advantages
+    return (advantages - own.mean()) / (own.std() + 1e-8)
+
+
 ExtraLoss = Callable[[Batch, torch.Tensor], tuple[torch.Tensor, dict[str, float]] | None]
 
 
@@ -109,8 +120,7 @@ class PPO:
                 # Network outputs per distinct state; gathered per sample only as scalars.
                 out = self.policy.teacher_out(batch.obs.unique)
                 log_prob = decoder.log_prob(out, batch.actions, batch.obs.index)
-                adv = batch.advantages
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                adv = normalised_advantages(batch.advantages, batch.for_teacher)
                 ratio = (log_prob - batch.old_log_prob).exp()
                 surrogate = torch.min(
                     ratio * adv, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv
