@@ -8,6 +8,7 @@ import pytest
 
 import sitt_training.envs  # noqa: F401  (registers sitt/CollectHealth-v0)
 from sitt_training.envs import TASKS, make_task
+from sitt_training.envs.base import layout_rng
 from sitt_training.envs.collect_health import (
     BOX_MARGIN,
     MIN_BOX_DISTANCE,
@@ -18,7 +19,6 @@ from sitt_training.envs.collect_health import (
     STATE_DIM,
     TEACHER_DIM,
     CollectHealthVecEnv,
-    layout_rng,
     sample_layout,
 )
 

@@ -8,6 +8,7 @@ import pytest
 
 import sitt_training.envs  # noqa: F401  (registers sitt/TunnelVision-v0)
 from sitt_training.envs import TASKS, make_task
+from sitt_training.envs.base import layout_rng
 from sitt_training.envs.tunnel_vision import (
     GOAL,
     GRID,
@@ -17,7 +18,6 @@ from sitt_training.envs.tunnel_vision import (
     TEACHER_DIM,
     TunnelVisionVecEnv,
     generate_layout,
-    layout_rng,
     pad,
 )
 

@@ -92,7 +92,7 @@ from .arm_world import (
     rotation_to_quaternion,
     sample_layout,
 )
-from .base import SingleTaskEnv, TeacherStudentVecEnv
+from .base import LayoutVecEnv, SingleTaskEnv
 from .fields import ObsField, concat_fields, fields_size
 from .quadrotor_camera import horizontal_fov_deg, intrinsics
 
@@ -160,7 +160,7 @@ CAMERA_ROTATION = look_at_rotation(CAMERA_EYE, CAMERA_TARGET, CAMERA_UP)  # opti
 CAMERA_QUATERNION_XYZW = rotation_to_quaternion(CAMERA_ROTATION)
 
 
-class ArmDrawerVecEnv(TeacherStudentVecEnv):
+class ArmDrawerVecEnv(LayoutVecEnv):
     """A batch of Panda-and-cabinet worlds, one pybullet client each.
 
     Episode ``k`` of environment ``i`` starts from the layout drawn from ``(seed, i, k)``
@@ -177,7 +177,7 @@ class ArmDrawerVecEnv(TeacherStudentVecEnv):
     max_eval_envs = 32
 
     _state_attrs = (
-        "cabinet_xy", "targets", "steps", "episode_index", "layout_seed", "layout_ids",
+        "cabinet_xy", "targets", "steps",
         "max_opening", "grasp_steps", "visible_sum", "visible_count", "joint_position",
         "joint_velocity", "drawer", "grasp_position", "grasp_rotation", "bullet_state",
     )
@@ -208,9 +208,6 @@ class ArmDrawerVecEnv(TeacherStudentVecEnv):
         self.cabinet_xy = np.zeros((n, 2))
         self.targets = np.zeros((n, 9))  # joint position targets of the motors
         self.steps = np.zeros(n, dtype=np.int64)
-        self.episode_index = np.zeros(n, dtype=np.int64)
-        self.layout_seed = np.array(seed, dtype=np.int64)
-        self.layout_ids = np.arange(n, dtype=np.int64)
         self.max_opening = np.zeros(n)
         self.grasp_steps = np.zeros(n, dtype=np.int64)
         self.visible_sum = np.zeros(n)
@@ -223,7 +220,7 @@ class ArmDrawerVecEnv(TeacherStudentVecEnv):
         self.grasp_rotation = np.zeros((n, 3, 3))
         self._normal = drawer_normal(CABINET_YAW)
         self._bar_axis = np.array([-self._normal[1], self._normal[0], 0.0])
-        self._seed(seed)
+        self._init_layouts(seed)
         self._reset_envs(np.arange(n))
 
     # ------------------------------------------------------------ public accessors
@@ -333,17 +330,10 @@ class ArmDrawerVecEnv(TeacherStudentVecEnv):
             world.close()
 
     # ----------------------------------------------------------------- task hooks
-    def _seed(self, seed: int | None) -> None:
-        self.layout_seed = np.array(0 if seed is None else seed, dtype=np.int64)
-        self.episode_index[:] = 0
-        self.layout_ids = np.arange(self.num_envs, dtype=np.int64)
-
     def _reset_envs(self, env_ids: np.ndarray) -> None:
-        for i in np.asarray(env_ids, dtype=np.int64):
-            rng = np.random.default_rng(
-                [int(self.layout_seed), int(self.layout_ids[i]), int(self.episode_index[i])])
+        env_ids = np.asarray(env_ids, dtype=np.int64)
+        for i, rng in zip(env_ids, self._episode_rngs(env_ids), strict=True):
             cabinet_xy, joints = sample_layout(rng)
-            self.episode_index[i] += 1
             self.cabinet_xy[i] = cabinet_xy
             self.worlds[i].reset(cabinet_xy, joints)
             self._read(i)

@@ -33,8 +33,9 @@ class TeacherStudentVecEnv(VectorEnv):
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
     # Attributes that hold the simulation state, for exact checkpoint/resume.
     _state_attrs: tuple[str, ...] = ()
+    _layout_attrs: tuple[str, ...] = ()  # the episode counters of ``LayoutVecEnv``
     # Evaluation runs at most this many environments at once (None: all episodes at once).
-    # A task that sets it must have ``reset_to(env_ids)``.
+    # A task that sets it must have ``reset_to(env_ids)`` (see ``LayoutVecEnv``).
     max_eval_envs: int | None = None
 
     def __init__(
@@ -98,7 +99,8 @@ class TeacherStudentVecEnv(VectorEnv):
     # ------------------------------------------------------------ public interface
     def state_dict(self) -> dict[str, np.ndarray]:
         """The full simulation state; ``load_state_dict`` continues exactly from it."""
-        names = (*self._state_attrs, "student_mask", "_episode_return", "_episode_length")
+        names = (*self._state_attrs, *self._layout_attrs, "student_mask", "_episode_return",
+                 "_episode_length")
         return {name: np.copy(getattr(self, name)) for name in names}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
@@ -146,27 +148,6 @@ class TeacherStudentVecEnv(VectorEnv):
         self._episode_length[:] = 0
         return self.observe(), {"student_valid": self.student_mask.copy()}
 
-    def reset_to(self, env_index: int | np.ndarray, episode_index: int = 0
-                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Start every environment in the layout of environment ``env_index`` (an int, or
-        one per environment), episode ``episode_index``, of the current seed; later
-        autoresets continue with that environment's next episodes. With one environment,
-        ``reset_to(k)`` runs what environment ``k`` of the task built with ``num_envs=N``
-        and the same seed runs after ``reset``. For tasks whose layouts are drawn per
-        ``(seed, env, episode)``: they keep ``layout_ids`` and ``episode_index`` arrays."""
-        if not hasattr(self, "layout_ids"):
-            raise NotImplementedError(f"{type(self).__name__} has no per-environment layouts")
-        ids = np.broadcast_to(np.asarray(env_index, dtype=np.int64), (self.num_envs,))
-        if (ids < 0).any() or episode_index < 0:
-            raise ValueError(f"env_index and episode_index must be >= 0, got {env_index}, "
-                             f"{episode_index}")
-        self.layout_ids = ids.copy()
-        self.episode_index[:] = episode_index
-        self._reset_envs(np.arange(self.num_envs))
-        self._episode_return[:] = 0.0
-        self._episode_length[:] = 0
-        return self.observe(), {"student_valid": self.student_mask.copy()}
-
     def step(
         self, actions: Any
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -194,6 +175,66 @@ class TeacherStudentVecEnv(VectorEnv):
             self._episode_return[ids] = 0.0
             self._episode_length[ids] = 0
         return self.observe(), reward, terminated, truncated, infos
+
+
+def layout_rng(seed: int, env_id: int, episode: int) -> np.random.Generator:
+    """The random stream of episode ``episode`` of environment ``env_id``: independent of
+    the batch size, so evaluation with a seed is reproducible for any number of envs."""
+    return np.random.default_rng([seed, env_id, episode])
+
+
+class LayoutVecEnv(TeacherStudentVecEnv):
+    """A task whose episode ``k`` in environment ``i`` is drawn from ``(seed, i, k)`` alone.
+
+    Results then do not depend on the batch size, and ``reset_to`` replays any
+    environment's episodes in another (evaluation runs 256 held-out episodes in batches,
+    the sim bridge flies one of them behind ROS). Subclasses call ``_init_layouts(seed)``
+    in ``__init__`` and draw each new episode in ``_reset_envs`` from
+    ``_episode_rngs(env_ids)`` (or ``_next_episodes`` for a vectorised sampler).
+    """
+
+    _layout_attrs: tuple[str, ...] = ("episode_index", "layout_seed", "layout_ids")
+
+    def _init_layouts(self, seed: int | None) -> None:
+        self.episode_index = np.zeros(self.num_envs, dtype=np.int64)  # started since seeding
+        self._seed(seed)
+
+    def _seed(self, seed: int | None) -> None:
+        self.layout_seed = np.array(0 if seed is None else seed, dtype=np.int64)
+        self.episode_index[:] = 0
+        # Which environment's episodes each env runs: its own unless reset_to moved it.
+        self.layout_ids = np.arange(self.num_envs, dtype=np.int64)
+
+    def _next_episodes(self, env_ids: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        """``(seed, layout ids, episode indices)`` of the episodes starting now in
+        ``env_ids``, which count as started from here on."""
+        env_ids = np.asarray(env_ids, dtype=np.int64)
+        episodes = self.episode_index[env_ids].copy()
+        self.episode_index[env_ids] += 1
+        return int(self.layout_seed), self.layout_ids[env_ids].copy(), episodes
+
+    def _episode_rngs(self, env_ids: np.ndarray) -> list[np.random.Generator]:
+        """One random stream per environment in ``env_ids`` for the episode starting now."""
+        seed, ids, episodes = self._next_episodes(env_ids)
+        return [layout_rng(seed, int(i), int(k)) for i, k in zip(ids, episodes, strict=True)]
+
+    def reset_to(self, env_index: int | np.ndarray, episode_index: int = 0
+                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start every environment in the layout of environment ``env_index`` (an int, or
+        one per environment), episode ``episode_index``, of the current seed; later
+        autoresets continue with that environment's next episodes. With one environment,
+        ``reset_to(k)`` runs what environment ``k`` of the task built with ``num_envs=N``
+        and the same seed runs after ``reset``."""
+        ids = np.broadcast_to(np.asarray(env_index, dtype=np.int64), (self.num_envs,))
+        if (ids < 0).any() or episode_index < 0:
+            raise ValueError(f"env_index and episode_index must be >= 0, got {env_index}, "
+                             f"{episode_index}")
+        self.layout_ids = ids.copy()
+        self.episode_index[:] = episode_index
+        self._reset_envs(np.arange(self.num_envs))
+        self._episode_return[:] = 0.0
+        self._episode_length[:] = 0
+        return self.observe(), {"student_valid": self.student_mask.copy()}
 
 
 class SingleTaskEnv(gym.Env):

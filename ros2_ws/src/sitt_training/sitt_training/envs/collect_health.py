@@ -66,8 +66,7 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from .base import SingleTaskEnv, TeacherStudentVecEnv
-from .quadrotor_world import layout_rng
+from .base import LayoutVecEnv, SingleTaskEnv
 from .tiny_renderer import TinyRendererScene, grid_mesh
 
 ROOM_HALF = 4.0  # m, the room is 8 m x 8 m
@@ -221,7 +220,7 @@ def _box_mesh() -> tuple[np.ndarray, list[int], np.ndarray]:
     return np.array(vertices), indices, np.array(normals, dtype=np.float64)
 
 
-class CollectHealthVecEnv(TeacherStudentVecEnv):
+class CollectHealthVecEnv(LayoutVecEnv):
     """Batched CollectHealth rooms. Episode ``k`` of environment ``i`` uses the layout
     drawn from ``(seed, i, k)``; ``reset_to`` starts environments on another environment's
     episodes. ``time_limit`` is the episode length in steps, ``image_size`` the side of
@@ -229,7 +228,6 @@ class CollectHealthVecEnv(TeacherStudentVecEnv):
 
     _state_attrs = (
         "pos", "heading", "boxes", "collected", "steps", "turns", "view_steps",
-        "episode_index", "layout_seed", "layout_ids",
     )
 
     def __init__(self, num_envs: int = 1, seed: int = 0, time_limit: int = TIME_LIMIT,
@@ -256,12 +254,8 @@ class CollectHealthVecEnv(TeacherStudentVecEnv):
         self.steps = np.zeros(n, dtype=np.int64)
         self.turns = np.zeros(n, dtype=np.int64)
         self.view_steps = np.zeros(n, dtype=np.int64)  # decisions with a box in view
-        self.episode_index = np.zeros(n, dtype=np.int64)  # episodes started since seeding
-        self.layout_seed = np.array(seed, dtype=np.int64)
-        # Which environment's layouts each env runs: its own index unless reset_to moved it.
-        self.layout_ids = np.arange(n, dtype=np.int64)
         self._camera: RoomCamera | None = None  # created on the first rendered image
-        self._seed(seed)
+        self._init_layouts(seed)
         self._reset_envs(np.arange(n))
 
     # ------------------------------------------------------------ public accessors
@@ -290,18 +284,10 @@ class CollectHealthVecEnv(TeacherStudentVecEnv):
             self._camera = None
 
     # ----------------------------------------------------------------- task hooks
-    def _seed(self, seed: int | None) -> None:
-        self.layout_seed = np.array(0 if seed is None else seed, dtype=np.int64)
-        self.episode_index[:] = 0
-        self.layout_ids = np.arange(self.num_envs, dtype=np.int64)
-
     def _reset_envs(self, env_ids: np.ndarray) -> None:
         env_ids = np.asarray(env_ids, dtype=np.int64)
-        for i in env_ids.tolist():
-            rng = layout_rng(int(self.layout_seed), int(self.layout_ids[i]),
-                             int(self.episode_index[i]))
+        for i, rng in zip(env_ids.tolist(), self._episode_rngs(env_ids), strict=True):
             self.pos[i], self.heading[i], self.boxes[i] = sample_layout(rng)
-        self.episode_index[env_ids] += 1
         self.collected[env_ids] = False
         self.steps[env_ids] = 0
         self.turns[env_ids] = 0

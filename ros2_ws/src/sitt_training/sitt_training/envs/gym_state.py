@@ -24,7 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from .base import TeacherStudentVecEnv
+from .base import LayoutVecEnv
 from .noisy_state import NoisyStateVecEnv
 
 
@@ -33,11 +33,11 @@ def episode_seed(seed: int, env_id: int, episode: int) -> int:
     return int(np.random.SeedSequence([seed, env_id, episode]).generate_state(1)[0])
 
 
-class GymStateVecEnv(TeacherStudentVecEnv):
+class GymStateVecEnv(LayoutVecEnv):
     """``num_envs`` copies of gymnasium's ``env_id`` (its unwrapped class: no time limit or
     checker wrappers; ``episode_steps`` is the time limit)."""
 
-    _state_attrs = ("physics", "obs", "steps", "layout_seed", "layout_ids", "episode_index")
+    _state_attrs = ("physics", "obs", "steps")
 
     def __init__(self, env_id: str, num_envs: int, seed: int, episode_steps: int) -> None:
         if episode_steps < 1:
@@ -57,25 +57,16 @@ class GymStateVecEnv(TeacherStudentVecEnv):
         self.high = first.action_space.high.astype(np.float64)
         self.obs = np.zeros((num_envs, space.shape[0]), dtype=np.float32)
         self.steps = np.zeros(num_envs, dtype=np.int64)
-        self.layout_seed = np.array(seed, dtype=np.int64)
-        self.layout_ids = np.arange(num_envs, dtype=np.int64)
-        self.episode_index = np.zeros(num_envs, dtype=np.int64)
-        self._seed(seed)
+        self._init_layouts(seed)
         self._reset_envs(np.arange(num_envs))
         self.physics = np.stack([_get_physics(env) for env in self.envs])
 
     # ----------------------------------------------------------------- task hooks
-    def _seed(self, seed: int | None) -> None:
-        self.layout_seed = np.array(0 if seed is None else seed, dtype=np.int64)
-        self.episode_index[:] = 0
-        self.layout_ids = np.arange(self.num_envs, dtype=np.int64)
-
     def _reset_envs(self, env_ids: np.ndarray) -> None:
-        for i in env_ids:
-            obs, _ = self.envs[i].reset(seed=episode_seed(
-                int(self.layout_seed), int(self.layout_ids[i]), int(self.episode_index[i])))
+        seed, layout_ids, episodes = self._next_episodes(env_ids)
+        for i, layout_id, episode in zip(env_ids, layout_ids, episodes, strict=True):
+            obs, _ = self.envs[i].reset(seed=episode_seed(seed, int(layout_id), int(episode)))
             self.obs[i] = obs
-        self.episode_index[env_ids] += 1
         self.steps[env_ids] = 0
 
     def _step(self, actions: np.ndarray

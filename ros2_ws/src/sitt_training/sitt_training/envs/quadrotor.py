@@ -36,7 +36,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from .base import SingleTaskEnv, TeacherStudentVecEnv
+from .base import LayoutVecEnv, SingleTaskEnv
 from .fields import ObsField, concat_fields, fields_size
 from .quadrotor_camera import (
     FAR,
@@ -112,7 +112,7 @@ STATE_DIM = fields_size(STUDENT_STATE_FIELDS)  # 20
 TEACHER_DIM = STATE_DIM + 2 * NUM_PILLARS  # 28
 
 
-class QuadrotorVecEnv(TeacherStudentVecEnv):
+class QuadrotorVecEnv(LayoutVecEnv):
     """Batched drones. Episode ``k`` of environment ``i`` uses the layout drawn from
     ``(seed, i, k)``, so results for a seed do not depend on the batch size.
     ``reset_to`` starts a drone in another environment's layout (the sim bridge flies
@@ -121,8 +121,8 @@ class QuadrotorVecEnv(TeacherStudentVecEnv):
 
     _state_attrs = (
         "position", "velocity", "quaternion", "angular_velocity", "rotor_thrust",
-        "command", "pillar_xy", "prev_action", "steps", "episode_index", "layout_seed",
-        "angle_sum", "angle_count", "pillars_seen", "progress", "layout_ids",
+        "command", "pillar_xy", "prev_action", "steps",
+        "angle_sum", "angle_count", "pillars_seen", "progress",
     )
 
     def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE,
@@ -153,16 +153,12 @@ class QuadrotorVecEnv(TeacherStudentVecEnv):
         self.pillar_xy = np.zeros((n, NUM_PILLARS, 2))
         self.prev_action = np.zeros((n, 4))
         self.steps = np.zeros(n, dtype=np.int64)
-        self.episode_index = np.zeros(n, dtype=np.int64)  # episodes started since seeding
-        self.layout_seed = np.array(seed, dtype=np.int64)
-        # Which environment's layouts each drone flies: its own index unless reset_to moved it.
-        self.layout_ids = np.arange(n, dtype=np.int64)
         self.angle_sum = np.zeros(n)
         self.angle_count = np.zeros(n, dtype=np.int64)
         self.pillars_seen = np.zeros((n, NUM_PILLARS), dtype=bool)
         self.progress = np.zeros(n)  # m flown along the command (capped per step)
         self._camera: PillarCamera | None = None  # created on the first rendered image
-        self._seed(seed)
+        self._init_layouts(seed)
         self._reset_envs(np.arange(n))
 
     # ------------------------------------------------------------ public accessors
@@ -249,17 +245,10 @@ class QuadrotorVecEnv(TeacherStudentVecEnv):
             self._camera = None
 
     # ----------------------------------------------------------------- task hooks
-    def _seed(self, seed: int | None) -> None:
-        self.layout_seed = np.array(0 if seed is None else seed, dtype=np.int64)
-        self.episode_index[:] = 0
-        self.layout_ids = np.arange(self.num_envs, dtype=np.int64)
-
     def _reset_envs(self, env_ids: np.ndarray) -> None:
         if env_ids.size == 0:
             return
-        command, start, yaw, pillars = sample_layouts(
-            int(self.layout_seed), self.layout_ids[env_ids], self.episode_index[env_ids])
-        self.episode_index[env_ids] += 1
+        command, start, yaw, pillars = sample_layouts(*self._next_episodes(env_ids))
         self.command[env_ids] = command
         self.pillar_xy[env_ids] = pillars
         self.position[env_ids] = start

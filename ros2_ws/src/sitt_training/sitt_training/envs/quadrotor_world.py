@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .base import layout_rng
+
 # The walls are not observed (teacher and student know only their altitude), so the box is
 # large enough that following the command never reaches them: from the start 10 m behind
 # the centre, 20 s at 1.4 m/s ends 18 m ahead of it. With a 20 m half-size, teachers that
@@ -55,12 +57,6 @@ class Layout:
     @property
     def command_velocity(self) -> np.ndarray:
         return self.speed * np.array([math.cos(self.command_yaw), math.sin(self.command_yaw), 0.0])
-
-
-def layout_rng(seed: int, env_id: int, episode: int) -> np.random.Generator:
-    """The random stream of episode ``episode`` of environment ``env_id``: independent of
-    the batch size, so evaluation with a seed is reproducible for any number of envs."""
-    return np.random.default_rng([seed, env_id, episode])
 
 
 def sample_layout(rng: np.random.Generator) -> Layout:

@@ -50,8 +50,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from .base import SingleTaskEnv, TeacherStudentVecEnv
-from .quadrotor_world import layout_rng
+from .base import LayoutVecEnv, SingleTaskEnv
 
 GRID = 10
 START = (GRID - 1, 0)  # bottom-left
@@ -117,15 +116,14 @@ def pad(obstacles: np.ndarray) -> np.ndarray:
     return padded
 
 
-class TunnelVisionVecEnv(TeacherStudentVecEnv):
+class TunnelVisionVecEnv(LayoutVecEnv):
     """Batched TunnelVision. Episode ``k`` of environment ``i`` uses the obstacles drawn
     from ``(seed, i, k)``; ``reset_to`` starts environments on another environment's
     episodes. ``obstacle_prob`` is the chance that a visited cell that may hold an
     obstacle gets one; ``time_limit`` the episode length in steps."""
 
     _state_attrs = (
-        "obstacles", "_padded", "pos", "heading", "steps", "turns", "episode_index",
-        "layout_seed", "layout_ids",
+        "obstacles", "_padded", "pos", "heading", "steps", "turns",
     )
 
     def __init__(self, num_envs: int = 1, seed: int = 0,
@@ -147,12 +145,8 @@ class TunnelVisionVecEnv(TeacherStudentVecEnv):
         self.heading = np.zeros(n, dtype=np.int64)
         self.steps = np.zeros(n, dtype=np.int64)
         self.turns = np.zeros(n, dtype=np.int64)
-        self.episode_index = np.zeros(n, dtype=np.int64)  # episodes started since seeding
-        self.layout_seed = np.array(seed, dtype=np.int64)
-        # Which environment's layouts each env runs: its own index unless reset_to moved it.
-        self.layout_ids = np.arange(n, dtype=np.int64)
         self._rows = np.arange(n)
-        self._seed(seed)
+        self._init_layouts(seed)
         self._reset_envs(self._rows)
 
     def trace(self) -> np.ndarray:
@@ -163,18 +157,10 @@ class TunnelVisionVecEnv(TeacherStudentVecEnv):
         return self.obstacles.copy()
 
     # ----------------------------------------------------------------- task hooks
-    def _seed(self, seed: int | None) -> None:
-        self.layout_seed = np.array(0 if seed is None else seed, dtype=np.int64)
-        self.episode_index[:] = 0
-        self.layout_ids = np.arange(self.num_envs, dtype=np.int64)
-
     def _reset_envs(self, env_ids: np.ndarray) -> None:
         env_ids = np.asarray(env_ids, dtype=np.int64)
-        for i in env_ids.tolist():
-            rng = layout_rng(int(self.layout_seed), int(self.layout_ids[i]),
-                             int(self.episode_index[i]))
+        for i, rng in zip(env_ids.tolist(), self._episode_rngs(env_ids), strict=True):
             self.obstacles[i] = generate_layout(rng, self.obstacle_prob)
-        self.episode_index[env_ids] += 1
         self._padded[env_ids, 1:-1, 1:-1] = self.obstacles[env_ids]
         self.pos[env_ids] = START
         self.heading[env_ids] = START_HEADING
