@@ -22,11 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
-    """ELU MLP with a linear output layer."""
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int,
+        activation: type[nn.Module] = nn.ELU) -> nn.Sequential:
+    """MLP with a linear output layer: ELU for the PPO methods, ReLU for SAC's networks."""
     layers: list[nn.Module] = []
     for width in hidden:
-        layers += [nn.Linear(in_dim, width), nn.ELU()]
+        layers += [nn.Linear(in_dim, width), activation()]
         in_dim = width
     layers.append(nn.Linear(in_dim, out_dim))
     return nn.Sequential(*layers)

@@ -38,20 +38,11 @@ from torch import nn
 
 from .buffers import Transitions
 from .config import SACConfig
+from .networks import mlp
 
 # Bounds of the actor's log-std (Stable-Baselines3's): exp(2) = 7.4 already saturates tanh.
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-
-
-def relu_mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
-    """ReLU MLP with a linear output layer (SAC's usual networks)."""
-    layers: list[nn.Module] = []
-    for width in hidden:
-        layers += [nn.Linear(in_dim, width), nn.ReLU()]
-        in_dim = width
-    layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers)
 
 
 @contextmanager
@@ -174,8 +165,8 @@ class TwinQ(nn.Module):
 
     def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int]) -> None:
         super().__init__()
-        self.q1 = relu_mlp(obs_dim + action_dim, hidden, 1)
-        self.q2 = relu_mlp(obs_dim + action_dim, hidden, 1)
+        self.q1 = mlp(obs_dim + action_dim, hidden, 1, nn.ReLU)
+        self.q2 = mlp(obs_dim + action_dim, hidden, 1, nn.ReLU)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:

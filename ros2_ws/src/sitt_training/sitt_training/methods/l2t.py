@@ -28,8 +28,9 @@ from torch import nn
 
 from ..buffers import Transitions
 from ..config import Config, MethodConfig, SACConfig
+from ..networks import mlp
 from ..noise import noisy_observation
-from ..sac import SAC, ActionScaler, SACNetworks, adam, frozen, relu_mlp
+from ..sac import SAC, ActionScaler, SACNetworks, adam, frozen
 
 
 class StudentActor(nn.Module):
@@ -37,7 +38,7 @@ class StudentActor(nn.Module):
 
     def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int]) -> None:
         super().__init__()
-        self.net = relu_mlp(obs_dim, hidden, action_dim)
+        self.net = mlp(obs_dim, hidden, action_dim, nn.ReLU)  # SAC's activation
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(obs))
