@@ -4,8 +4,8 @@ L2T student, ``OffPolicyTrainer``) and ``cosil`` (SAC teacher + COSIL student,
 
 Same run directory as ``trainer.Trainer`` (``config.yaml``, ``metrics.jsonl``, ``tb/``,
 atomic ``model_<iter>.pt`` checkpoints with exact resume, ``best_model.pt``; SIGINT/SIGTERM
-finish the iteration, save and stop): the loop, checkpoint writing, resume and signal
-handling are ``Trainer``'s own methods, reused below.
+finish the iteration, save and stop): the loop, checkpoint writing, resume, model
+selection and signal handling are ``trainer.TrainerBase``'s.
 
 L2T's iteration: ``sac.rollout_steps`` times, step every environment once with the
 teacher's sampled action (uniform random actions for the first ``sac.learning_starts``
@@ -27,8 +27,6 @@ step updates the teacher on a batch of its buffer, then the student on one of it
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -38,15 +36,13 @@ import torch
 
 from .buffers import ReplayBuffer, Transitions
 from .config import OFF_POLICY_METHODS, Config
-from .envs import make_task
-from .evaluation import MAX_TRAIN_SEED, VALIDATION_SEED, evaluate
 from .methods.cosil import COSIL, build_cosil_policy
 from .methods.l2t import L2T, build_l2t_policy
 from .noise import curriculum_alpha, unit_noise_torch
-from .trainer import BEST_MODEL, BEST_RECORD, EVAL_STATE_KEYS, Trainer, atomic_save
+from .trainer import TrainerBase
 
 
-class OffPolicyTrainer:
+class OffPolicyTrainer(TrainerBase):
     """L2T's trainer, and the base of the other off-policy methods' (``COSILTrainer``):
     subclasses override ``setup``, ``step_envs``, ``ready``, ``update_once``, ``buffers``
     and ``iteration_stats``."""
@@ -60,30 +56,14 @@ class OffPolicyTrainer:
         if cfg.method.name not in self.methods:
             raise ValueError(f"{type(self).__name__} runs {self.methods}, got "
                              f"{cfg.method.name!r} (cli.make_trainer picks the trainer)")
-        if cfg.train.seed >= MAX_TRAIN_SEED:
-            raise ValueError(f"train.seed must be < {MAX_TRAIN_SEED} (higher seeds are "
-                             f"reserved for evaluation), got {cfg.train.seed}")
-        self.cfg = cfg
-        self.run_dir = Path(run_dir)
-        self.show_progress = show_progress
-        torch.set_num_threads(cfg.train.torch_threads)
-        torch.manual_seed(cfg.train.seed)
-        self.generator = torch.Generator().manual_seed(cfg.train.seed)
-
-        self.env = make_task(cfg.task.name, cfg.task.num_envs, cfg.train.seed, **cfg.task.kwargs)
+        super().__init__(cfg, run_dir, show_progress)
+        self.env = self.make_env()
         if not hasattr(self.env, "noise_alpha"):
             raise ValueError(f"task {cfg.task.name!r} has no L2T noise (noise_alpha)")
         self.noise_alpha = float(self.env.noise_alpha)
         self.setup()  # before the reset: the student mask decides what the reset observes
         self.obs, _ = self.env.reset(seed=cfg.train.seed)
-        self.iteration = 0
-        self.env_steps = 0
-        self.student_samples = 0  # student observations made (L2T: one per transition)
         self.updates = 0
-        self.wall_time = 0.0
-        self.last_teacher_success: float | None = None  # of the last iteration's episodes
-        self.best_score: list[float] | None = None
-        self._stop_signal: int | None = None
 
     def setup(self) -> None:
         """The student mask, networks, update rule (``algorithm``) and replay buffers."""
@@ -195,39 +175,6 @@ class OffPolicyTrainer:
             self.keep_best(stats)
         return stats
 
-    def validate(self, episodes: int | None = None) -> dict[str, float]:
-        """Deterministic teacher (true state) and student (state with the full L2T noise)
-        on the validation seeds. Tasks without success report NaN success."""
-        n = episodes or self.cfg.train.eval_episodes
-        out = {}
-        for role in ("teacher", "student"):
-            result = evaluate(self.policy, self.cfg.task.name, self.cfg.task.kwargs, role, n,
-                              seed=VALIDATION_SEED)
-            out[f"eval/{role}_success"] = result.success
-            out[f"eval/{role}_return"] = result.mean_return
-        return out
-
-    def keep_best(self, stats: dict[str, float]) -> None:
-        """As ``Trainer.keep_best`` (student, then teacher validation success; later
-        iterations win ties), by return on tasks that define no success."""
-        if not self.cfg.train.keep_best:
-            return
-        measure = "success"
-        if math.isnan(stats["eval/student_success"]) or math.isnan(stats["eval/teacher_success"]):
-            measure = "return"
-        score = [stats[f"eval/student_{measure}"], stats[f"eval/teacher_{measure}"]]
-        if self.best_score is not None and score < self.best_score:
-            return
-        self.best_score = score
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        state = self.state_dict(with_buffer=False)
-        atomic_save({k: state[k] for k in EVAL_STATE_KEYS}, self.run_dir / BEST_MODEL)
-        record = {"iteration": self.iteration, "env_steps": self.env_steps,
-                  **{k: v for k, v in stats.items() if k.startswith("eval/")}}
-        tmp = self.run_dir / (BEST_RECORD + ".tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        tmp.replace(self.run_dir / BEST_RECORD)
-
     # ------------------------------------------------------------- checkpoints
     def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
         keep = with_buffer and self.cfg.train.checkpoint_buffer
@@ -269,14 +216,6 @@ class OffPolicyTrainer:
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["generator"])
         self.best_score = state["best_score"]
-
-    # The run loop and its file contract are the PPO trainer's: these methods use only the
-    # attributes set above (cfg, run_dir, iteration, counters, _stop_signal) and
-    # iterate / state_dict / load_state_dict.
-    save_checkpoint = Trainer.save_checkpoint
-    resume = Trainer.resume
-    train = Trainer.train
-    _request_stop = Trainer._request_stop
 
 
 def ended_episodes(infos: dict[str, Any], rows: np.ndarray | None = None

@@ -9,6 +9,7 @@ the environments' state, the paired buffer and the random streams.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import time
@@ -71,7 +72,14 @@ def atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-class Trainer:
+class TrainerBase:
+    """What every training loop shares: seeding, the run directory's files (module
+    docstring), exact resume, model selection on the validation seeds and signal handling.
+
+    Subclasses build the task and networks in ``__init__`` and implement ``iterate`` (one
+    iteration, returning its stats) and ``state_dict(with_buffer)`` / ``load_state_dict``;
+    ``self.policy`` must evaluate with ``evaluation.evaluate``."""
+
     def __init__(self, cfg: Config, run_dir: Path, show_progress: bool = True) -> None:
         if cfg.train.seed >= MAX_TRAIN_SEED:
             raise ValueError(f"train.seed must be < {MAX_TRAIN_SEED} (higher seeds are "
@@ -82,8 +90,138 @@ class Trainer:
         torch.set_num_threads(cfg.train.torch_threads)
         torch.manual_seed(cfg.train.seed)
         self.generator = torch.Generator().manual_seed(cfg.train.seed)
+        self.policy: Any = None
+        self.iteration = 0
+        self.env_steps = 0
+        self.student_samples = 0  # student observations used for training
+        self.wall_time = 0.0
+        self.last_teacher_success: float | None = None  # of the previous iteration
+        self.best_score: list[float] | None = None  # keep_best: [student, teacher] score
+        self._stop_signal: int | None = None
 
-        self.env = make_task(cfg.task.name, cfg.task.num_envs, cfg.train.seed, **cfg.task.kwargs)
+    def make_env(self) -> Any:
+        cfg = self.cfg
+        return make_task(cfg.task.name, cfg.task.num_envs, cfg.train.seed, **cfg.task.kwargs)
+
+    def iterate(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- validation
+    def validate(self, episodes: int | None = None) -> dict[str, float]:
+        """Deterministic teacher and student on validation seeds (never trained on).
+        Tasks without success report NaN success."""
+        n = episodes or self.cfg.train.eval_episodes
+        out = {}
+        for role in ("teacher", "student"):
+            result = evaluate(self.policy, self.cfg.task.name, self.cfg.task.kwargs, role, n,
+                              seed=VALIDATION_SEED)
+            out[f"eval/{role}_success"] = result.success
+            out[f"eval/{role}_return"] = result.mean_return
+        return out
+
+    def keep_best(self, stats: dict[str, float]) -> None:
+        """Model selection on the validation seeds: when the student's validation success
+        (then the teacher's) is at least the best so far, write ``best_model.pt`` (the
+        networks only) and ``best.json``. Later iterations win ties. Tasks that define no
+        success are ranked by return instead."""
+        if not self.cfg.train.keep_best:
+            return
+        measure = "success"
+        if math.isnan(stats["eval/student_success"]) or math.isnan(stats["eval/teacher_success"]):
+            measure = "return"
+        score = [stats[f"eval/student_{measure}"], stats[f"eval/teacher_{measure}"]]
+        if self.best_score is not None and score < self.best_score:
+            return
+        self.best_score = score
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        state = self.state_dict(with_buffer=False)
+        atomic_save({k: state[k] for k in EVAL_STATE_KEYS}, self.run_dir / BEST_MODEL)
+        record = {"iteration": self.iteration, "env_steps": self.env_steps,
+                  **{k: v for k, v in stats.items() if k.startswith("eval/")}}
+        tmp = self.run_dir / (BEST_RECORD + ".tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.replace(self.run_dir / BEST_RECORD)
+
+    # ------------------------------------------------------------- checkpoints
+    def save_checkpoint(self) -> Path:
+        path = self.run_dir / f"model_{self.iteration}.pt"
+        atomic_save(self.state_dict(), path)
+        return path
+
+    def resume(self) -> Path | None:
+        """Load the newest checkpoint of the run directory, if any."""
+        found = checkpoints(self.run_dir)
+        if not found:
+            return None
+        self.load_state_dict(torch.load(found[-1], weights_only=False))
+        return found[-1]
+
+    # ---------------------------------------------------------------- main loop
+    def _request_stop(self, signum: int, _frame: Any) -> None:
+        if self._stop_signal is not None:  # second signal: stop now
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+        tqdm.write(f"signal {signal.Signals(signum).name}: finishing this iteration, "
+                   "saving a checkpoint, then stopping (send again to stop at once)")
+
+    def train(self) -> dict[str, Any]:
+        """Run to ``train.iterations``; returns the last iteration's stats and status."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, self.run_dir / "config.yaml")
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(self.run_dir / "tb"))
+        old_handlers = {s: signal.signal(s, self._request_stop)
+                        for s in (signal.SIGINT, signal.SIGTERM)}
+        total = self.cfg.train.iterations
+        bar = tqdm(total=total, initial=self.iteration, disable=not self.show_progress,
+                   desc=f"{self.cfg.task.name}/{self.cfg.method.name} s{self.cfg.train.seed}",
+                   unit="it", dynamic_ncols=True)
+        stats: dict[str, float] = {}
+        status = "finished"
+        try:
+            with open(self.run_dir / "metrics.jsonl", "a") as log:
+                while self.iteration < total:
+                    stats = self.iterate()
+                    record = {"iteration": self.iteration, "env_steps": self.env_steps,
+                              "student_samples": self.student_samples,
+                              "wall_time": self.wall_time, **stats}
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    for key, value in stats.items():
+                        writer.add_scalar(key, value, self.env_steps)
+                    bar.update(1)
+                    bar.set_postfix(_postfix(stats), refresh=False)
+                    if self.iteration % self.cfg.train.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    if self._stop_signal is not None:
+                        status = "interrupted"
+                        break
+            if self.iteration % self.cfg.train.checkpoint_every != 0 or status != "finished":
+                self.save_checkpoint()
+        finally:
+            bar.close()
+            writer.close()
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+        return {"status": status, "iteration": self.iteration, "env_steps": self.env_steps,
+                "wall_time": self.wall_time, **stats}
+
+
+
+class Trainer(TrainerBase):
+    """The PPO methods' loop: roll-out -> PPO update (with the method's hooks) -> student
+    update."""
+
+    def __init__(self, cfg: Config, run_dir: Path, show_progress: bool = True) -> None:
+        super().__init__(cfg, run_dir, show_progress)
+        self.env = self.make_env()
         student_mask = np.arange(cfg.task.num_envs) < cfg.task.student_envs
         self.env.set_student_mask(student_mask)
         self.obs, _ = self.env.reset(seed=cfg.train.seed)
@@ -100,13 +238,6 @@ class Trainer:
         self.storage = RolloutStorage(cfg.ppo.rollout_steps, cfg.task.num_envs,
                                       teacher_dim,
                                       () if spec.discrete else (spec.n,), spec.discrete)
-        self.iteration = 0
-        self.env_steps = 0
-        self.student_samples = 0  # rendered student observations used for training
-        self.wall_time = 0.0
-        self.last_teacher_success: float | None = None  # of the previous roll-out
-        self.best_score: list[float] | None = None  # keep_best: [student, teacher] success
-        self._stop_signal: int | None = None
         self._student_states: list[torch.Tensor] = []  # this roll-out's, for the normalisers
 
     # ------------------------------------------------------------------ roll-out
@@ -219,38 +350,9 @@ class Trainer:
             self.keep_best(stats)
         return stats
 
-    def keep_best(self, stats: dict[str, float]) -> None:
-        """Model selection on the validation seeds: when the student's validation success
-        (then the teacher's) is at least the best so far, write ``best_model.pt`` (the
-        networks only) and ``best.json``. Later iterations win ties."""
-        if not self.cfg.train.keep_best:
-            return
-        score = [stats["eval/student_success"], stats["eval/teacher_success"]]
-        if self.best_score is not None and score < self.best_score:
-            return
-        self.best_score = score
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        state = self.state_dict()
-        atomic_save({k: state[k] for k in EVAL_STATE_KEYS}, self.run_dir / BEST_MODEL)
-        record = {"iteration": self.iteration, "env_steps": self.env_steps,
-                  **{k: v for k, v in stats.items() if k.startswith("eval/")}}
-        tmp = self.run_dir / (BEST_RECORD + ".tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        tmp.replace(self.run_dir / BEST_RECORD)
-
-    def validate(self, episodes: int | None = None) -> dict[str, float]:
-        """Deterministic teacher and student on validation seeds (never trained on)."""
-        n = episodes or self.cfg.train.eval_episodes
-        out = {}
-        for role in ("teacher", "student"):
-            result = evaluate(self.policy, self.cfg.task.name, self.cfg.task.kwargs, role, n,
-                              seed=VALIDATION_SEED)
-            out[f"eval/{role}_success"] = result.success
-            out[f"eval/{role}_return"] = result.mean_return
-        return out
-
     # ------------------------------------------------------------- checkpoints
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
+        keep = with_buffer and self.cfg.train.checkpoint_buffer
         return {
             "iteration": self.iteration,
             "env_steps": self.env_steps,
@@ -264,7 +366,7 @@ class Trainer:
                            **{k: o.state_dict() for k, o in self.method.optimizers().items()}},
             "env": self.env.state_dict(),
             # Image buffers are large: optional (a resumed run then refills it).
-            "buffer": self.buffer.state_dict() if self.cfg.train.checkpoint_buffer else None,
+            "buffer": self.buffer.state_dict() if keep else None,
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
             "count_bonus": self.count_bonus.state_dict() if self.count_bonus else None,
             "best_score": self.best_score,
@@ -291,69 +393,6 @@ class Trainer:
             self.count_bonus.load_state_dict(state["count_bonus"])
         self.best_score = state.get("best_score")  # absent in checkpoints before keep_best
 
-    def save_checkpoint(self) -> Path:
-        path = self.run_dir / f"model_{self.iteration}.pt"
-        atomic_save(self.state_dict(), path)
-        return path
-
-    def resume(self) -> Path | None:
-        """Load the newest checkpoint of the run directory, if any."""
-        found = checkpoints(self.run_dir)
-        if not found:
-            return None
-        self.load_state_dict(torch.load(found[-1], weights_only=False))
-        return found[-1]
-
-    # ---------------------------------------------------------------- main loop
-    def _request_stop(self, signum: int, _frame: Any) -> None:
-        if self._stop_signal is not None:  # second signal: stop now
-            raise KeyboardInterrupt
-        self._stop_signal = signum
-        tqdm.write(f"signal {signal.Signals(signum).name}: finishing this iteration, "
-                   "saving a checkpoint, then stopping (send again to stop at once)")
-
-    def train(self) -> dict[str, Any]:
-        """Run to ``train.iterations``; returns the last iteration's stats and status."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(self.cfg, self.run_dir / "config.yaml")
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(self.run_dir / "tb"))
-        old_handlers = {s: signal.signal(s, self._request_stop)
-                        for s in (signal.SIGINT, signal.SIGTERM)}
-        total = self.cfg.train.iterations
-        bar = tqdm(total=total, initial=self.iteration, disable=not self.show_progress,
-                   desc=f"{self.cfg.task.name}/{self.cfg.method.name} s{self.cfg.train.seed}",
-                   unit="it", dynamic_ncols=True)
-        stats: dict[str, float] = {}
-        status = "finished"
-        try:
-            with open(self.run_dir / "metrics.jsonl", "a") as log:
-                while self.iteration < total:
-                    stats = self.iterate()
-                    record = {"iteration": self.iteration, "env_steps": self.env_steps,
-                              "student_samples": self.student_samples,
-                              "wall_time": self.wall_time, **stats}
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                    for key, value in stats.items():
-                        writer.add_scalar(key, value, self.env_steps)
-                    bar.update(1)
-                    bar.set_postfix(_postfix(stats), refresh=False)
-                    if self.iteration % self.cfg.train.checkpoint_every == 0:
-                        self.save_checkpoint()
-                    if self._stop_signal is not None:
-                        status = "interrupted"
-                        break
-            if self.iteration % self.cfg.train.checkpoint_every != 0 or status != "finished":
-                self.save_checkpoint()
-        finally:
-            bar.close()
-            writer.close()
-            for sig, handler in old_handlers.items():
-                signal.signal(sig, handler)
-        return {"status": status, "iteration": self.iteration, "env_steps": self.env_steps,
-                "wall_time": self.wall_time, **stats}
 
 
 def _postfix(stats: dict[str, float]) -> dict[str, str]:
