@@ -163,59 +163,32 @@ class OffPolicyTrainer(TrainerBase):
                 stats[f"train/{role}_success"] = float(ended_success.mean())
                 if role == "teacher":
                     self.last_teacher_success = stats["train/teacher_success"]
-        elapsed = time.perf_counter() - start
-        self.wall_time += elapsed
-        self.iteration += 1
-        steps = sac.rollout_steps * self.env.num_envs
-        stats.update({"perf/env_steps_per_s": steps / elapsed,
-                      "perf/rollout_steps_per_s": steps / max(env_time, 1e-9),
-                      "perf/iteration_s": elapsed})
-        if self.cfg.train.eval_every and self.iteration % self.cfg.train.eval_every == 0:
-            stats.update(self.validate())
-            self.keep_best(stats)
-        return stats
+        return self.finish_iteration(stats, start, sac.rollout_steps * self.env.num_envs,
+                                     env_time)
 
     # ------------------------------------------------------------- checkpoints
     def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
         keep = with_buffer and self.cfg.train.checkpoint_buffer
         return {
-            "iteration": self.iteration,
-            "env_steps": self.env_steps,
-            "student_samples": self.student_samples,
+            **self.base_state(),
             "updates": self.updates,
-            "wall_time": self.wall_time,
-            "last_teacher_success": self.last_teacher_success,
-            "config": self.cfg.to_dict(),
-            "policy": self.policy.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.algorithm.optimizers().items()},
-            "env": self.env.state_dict(),
             # The current observations: observing again would draw the student's noise anew.
             "obs": {key: np.copy(value) for key, value in self.obs.items()},
             # Optional (``train.checkpoint_buffer``): a resumed run without them refills the
             # buffers for ``sac.learning_starts`` transitions before updating again.
             **{key: buf.state_dict() if keep else None for key, buf in self.buffers().items()},
-            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
-            "best_score": self.best_score,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.iteration = state["iteration"]
-        self.env_steps = state["env_steps"]
-        self.student_samples = state["student_samples"]
+        self.load_base_state(state)
         self.updates = state["updates"]
-        self.wall_time = state["wall_time"]
-        self.last_teacher_success = state["last_teacher_success"]
-        self.policy.load_state_dict(state["policy"])
         for key, opt in self.algorithm.optimizers().items():
             opt.load_state_dict(state["optimizers"][key])
-        self.env.load_state_dict(state["env"])
         self.obs = state["obs"] if state.get("obs") is not None else self.env.observe()
         for key, buf in self.buffers().items():
             if state[key] is not None:
                 buf.load_state_dict(state[key])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.generator.set_state(state["rng"]["generator"])
-        self.best_score = state["best_score"]
 
 
 def ended_episodes(infos: dict[str, Any], rows: np.ndarray | None = None

@@ -112,6 +112,49 @@ class TrainerBase:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def base_state(self) -> dict[str, Any]:
+        """What every trainer's checkpoint holds; subclasses add optimisers and buffers."""
+        return {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "student_samples": self.student_samples,
+            "wall_time": self.wall_time,
+            "last_teacher_success": self.last_teacher_success,
+            "config": self.cfg.to_dict(),
+            "policy": self.policy.state_dict(),
+            "env": self.env.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
+            "best_score": self.best_score,
+        }
+
+    def load_base_state(self, state: dict[str, Any]) -> None:
+        self.iteration = state["iteration"]
+        self.env_steps = state["env_steps"]
+        self.student_samples = state["student_samples"]
+        self.wall_time = state["wall_time"]
+        self.last_teacher_success = state["last_teacher_success"]
+        self.policy.load_state_dict(state["policy"])
+        self.env.load_state_dict(state["env"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.generator.set_state(state["rng"]["generator"])
+        self.best_score = state.get("best_score")  # absent in checkpoints before keep_best
+
+    def finish_iteration(self, stats: dict[str, float], start: float, steps: int,
+                         sim_time: float) -> dict[str, float]:
+        """Close an iteration that began at ``start`` (``perf_counter``) and stepped
+        ``steps`` transitions in ``sim_time`` s: counters, speed, and every
+        ``train.eval_every`` iterations validation with model selection."""
+        elapsed = time.perf_counter() - start
+        self.wall_time += elapsed
+        self.iteration += 1
+        stats.update({"perf/env_steps_per_s": steps / elapsed,
+                      "perf/rollout_steps_per_s": steps / max(sim_time, 1e-9),
+                      "perf/iteration_s": elapsed})
+        if self.cfg.train.eval_every and self.iteration % self.cfg.train.eval_every == 0:
+            stats.update(self.validate())
+            self.keep_best(stats)
+        return stats
+
     # -------------------------------------------------------------- validation
     def validate(self, episodes: int | None = None) -> dict[str, float]:
         """Deterministic teacher and student on validation seeds (never trained on).
@@ -338,60 +381,33 @@ class Trainer(TrainerBase):
         stats.update(self.ppo.update(self.storage, self.generator, extra))
         stats.update(self.method.update_student(self.buffer, self.generator))
         self.update_normalizers()
-        elapsed = time.perf_counter() - start
-        self.wall_time += elapsed
-        self.iteration += 1
         steps = self.cfg.ppo.rollout_steps * self.cfg.task.num_envs
-        stats.update({"perf/env_steps_per_s": steps / elapsed,
-                      "perf/rollout_steps_per_s": steps / rollout_time,
-                      "perf/iteration_s": elapsed})
-        if self.cfg.train.eval_every and self.iteration % self.cfg.train.eval_every == 0:
-            stats.update(self.validate())
-            self.keep_best(stats)
-        return stats
+        return self.finish_iteration(stats, start, steps, rollout_time)
 
     # ------------------------------------------------------------- checkpoints
     def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
         keep = with_buffer and self.cfg.train.checkpoint_buffer
         return {
-            "iteration": self.iteration,
-            "env_steps": self.env_steps,
-            "student_samples": self.student_samples,
-            "wall_time": self.wall_time,
-            "last_teacher_success": self.last_teacher_success,
+            **self.base_state(),
             "method": self.method.state_dict(),
-            "config": self.cfg.to_dict(),
-            "policy": self.policy.state_dict(),
             "optimizers": {"ppo": self.ppo.optimizer.state_dict(),
                            **{k: o.state_dict() for k, o in self.method.optimizers().items()}},
-            "env": self.env.state_dict(),
             # Image buffers are large: optional (a resumed run then refills it).
             "buffer": self.buffer.state_dict() if keep else None,
-            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
             "count_bonus": self.count_bonus.state_dict() if self.count_bonus else None,
-            "best_score": self.best_score,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.iteration = state["iteration"]
-        self.env_steps = state["env_steps"]
-        self.student_samples = state["student_samples"]
-        self.wall_time = state["wall_time"]
-        self.last_teacher_success = state["last_teacher_success"]
+        self.load_base_state(state)
         self.method.load_state_dict(state["method"])
-        self.policy.load_state_dict(state["policy"])
         self.ppo.optimizer.load_state_dict(state["optimizers"]["ppo"])
         for key, opt in self.method.optimizers().items():
             opt.load_state_dict(state["optimizers"][key])
-        self.env.load_state_dict(state["env"])
         self.obs = self.env.observe()
         if state["buffer"] is not None:
             self.buffer.load_state_dict(state["buffer"])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.generator.set_state(state["rng"]["generator"])
         if self.count_bonus is not None:
             self.count_bonus.load_state_dict(state["count_bonus"])
-        self.best_score = state.get("best_score")  # absent in checkpoints before keep_best
 
 
 
