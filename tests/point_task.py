@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 
 from sitt_training.envs import TASKS
-from sitt_training.envs.base import TeacherStudentVecEnv
+from sitt_training.envs.base import LayoutVecEnv
 from sitt_training.envs.noisy_state import NoisyStateVecEnv
 
 POINT_STEPS = 20
 
 
-class PointReach(TeacherStudentVecEnv):
+class PointReach(LayoutVecEnv):
     """A point in the plane moves 0.2 * a per step towards a random goal; reward minus the
     distance; 20 steps. State (position, goal). Learns in about a thousand SAC updates."""
 
-    _state_attrs = ("pos", "goal", "steps", "layout_seed", "episode_index")
+    _state_attrs = ("pos", "goal", "steps")
 
     def __init__(self, num_envs: int, seed: int) -> None:
         box = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
@@ -28,20 +28,12 @@ class PointReach(TeacherStudentVecEnv):
         self.pos = np.zeros((num_envs, 2))
         self.goal = np.zeros((num_envs, 2))
         self.steps = np.zeros(num_envs, dtype=np.int64)
-        self.episode_index = np.zeros(num_envs, dtype=np.int64)
-        self._seed(seed)
+        self._init_layouts(seed)
         self._reset_envs(np.arange(num_envs))
 
-    def _seed(self, seed: int | None) -> None:
-        self.layout_seed = np.array(seed or 0)
-        self.episode_index[:] = 0
-
     def _reset_envs(self, env_ids: np.ndarray) -> None:
-        for i in env_ids:
-            rng = np.random.default_rng([int(self.layout_seed), int(i),
-                                         int(self.episode_index[i])])
+        for i, rng in zip(env_ids, self._episode_rngs(env_ids), strict=True):
             self.pos[i], self.goal[i] = rng.uniform(-1, 1, 2), rng.uniform(-1, 1, 2)
-        self.episode_index[env_ids] += 1
         self.steps[env_ids] = 0
 
     def _step(self, actions: np.ndarray):

@@ -5,6 +5,7 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
+from env_checks import assert_same_steps
 
 import sitt_training.envs  # noqa: F401  (registers sitt/CollectHealth-v0)
 from sitt_training.envs import TASKS, make_task
@@ -274,12 +275,7 @@ def test_state_dict_continues_exactly():
     other = CollectHealthVecEnv(6, seed=99, time_limit=30)
     other.load_state_dict(state)
     second = [other.step(a) for a in actions]
-    for (o1, r1, t1, u1, _), (o2, r2, t2, u2, _) in zip(first, second, strict=True):
-        np.testing.assert_array_equal(r1, r2)
-        np.testing.assert_array_equal(t1 | u1, t2 | u2)
-        np.testing.assert_array_equal(o1["teacher"], o2["teacher"])
-        for key in ("image", "state"):
-            np.testing.assert_array_equal(o1["student"][key], o2["student"][key])
+    assert_same_steps(first, second)
     np.testing.assert_array_equal(env.scene(), other.scene())
     assert sum((t | u).sum() for _, _, t, u, _ in first) > 0  # autoresets drew new layouts
 

@@ -3,6 +3,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+from env_checks import assert_same_steps
 
 import sitt_training.envs  # noqa: F401  (registers sitt/ColorMaze-v0)
 from sitt_training.envs.color_maze import (
@@ -199,8 +200,7 @@ def test_state_dict_continues_exactly() -> None:
         env.step(rng.integers(0, 4, 16))
     state = env.state_dict()
     actions = rng.integers(0, 4, (30, 16))
-    first = [env.step(a)[1] for a in actions]
+    first = [env.step(a) for a in actions]
     other = ColorMazeVecEnv(16, seed=99)
     other.load_state_dict(state)
-    second = [other.step(a)[1] for a in actions]
-    np.testing.assert_array_equal(np.array(first), np.array(second))
+    assert_same_steps(first, [other.step(a) for a in actions])

@@ -5,6 +5,7 @@ from collections import deque
 import gymnasium as gym
 import numpy as np
 import pytest
+from env_checks import assert_same_steps
 
 import sitt_training.envs  # noqa: F401  (registers sitt/TunnelVision-v0)
 from sitt_training.envs import TASKS, make_task
@@ -286,11 +287,7 @@ def test_state_dict_continues_exactly() -> None:
     other = TunnelVisionVecEnv(16, seed=99, obstacle_prob=0.25)
     other.load_state_dict(state)
     second = [other.step(a) for a in actions]
-    for (o1, r1, t1, _, _), (o2, r2, t2, _, _) in zip(first, second, strict=True):
-        np.testing.assert_array_equal(r1, r2)
-        np.testing.assert_array_equal(t1, t2)
-        np.testing.assert_array_equal(o1["teacher"], o2["teacher"])
-        np.testing.assert_array_equal(o1["student"], o2["student"])
+    assert_same_steps(first, second)
     np.testing.assert_array_equal(env.scene(), other.scene())
     assert sum(t.sum() for _, _, t, _, _ in first) > 0  # autoresets drew new layouts
 
