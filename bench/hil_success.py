@@ -2,10 +2,11 @@
 
     python bench/hil_success.py runs/bench_quadrotor/sitt_s0 --episodes 32
     python bench/hil_success.py runs/bench_quadrotor/sitt_s0 runs/bench_quadrotor/bc_s0 \
-        --episodes 64 --write-docs
+        --checkpoint best --episodes 64 --write-docs
 
-For each run directory: its student is exported (``sitt-export``, into RUN/exported, unless
-it is there already), evaluated in process (``evaluate(..., "student")``, the numbers
+For each run directory: its student (the newest checkpoint, or the validation-best networks
+with ``--checkpoint best``, as ``sitt-eval`` takes it) is exported as ``sitt-export`` does,
+into a temporary directory, evaluated in process (``evaluate(..., "student")``, the numbers
 ``sitt-eval`` prints), then flown through ROS by ``sitt-hil`` in lockstep mode: the sim
 bridge and the unchanged ``policy_node`` as two processes over DDS on loopback. Episode k of
 both flies the same layout (the test seeds), so they are compared episode by episode:
@@ -29,33 +30,18 @@ from results_doc import replace_section
 
 from sitt_sim_bridge.hil import HilError, run_hil
 from sitt_training.cli import load_run
-from sitt_training.envs import make_task
 from sitt_training.evaluation import evaluate
-from sitt_training.export import MODEL_NAME, export_student
+from sitt_training.export import export_run
 from sitt_training.seeds import TEST_SEED
 
 
-def exported_model(run_dir: Path) -> Path:
-    """The run's exported student, exported now if it is missing."""
-    model = run_dir / "exported" / MODEL_NAME
-    if model.is_file():
-        return model
-    cfg, policy, meta = load_run(run_dir)
-    env = make_task(cfg.task.name, 1, 0, **cfg.task.kwargs)
-    provenance = {"run_dir": str(run_dir.resolve()), "method": cfg.method.name,
-                  "seed": cfg.train.seed, "checkpoint": Path(meta["checkpoint"]).name,
-                  "iteration": meta["iteration"], "env_steps": meta["env_steps"],
-                  "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    return export_student(policy, env, run_dir / "exported", provenance)
-
-
-def compare(run_dir: Path, episodes: int) -> dict:
-    model = exported_model(run_dir)
-    cfg, policy, _ = load_run(run_dir)
+def compare(run_dir: Path, episodes: int, checkpoint: str | None) -> dict:
+    cfg, policy, meta = load_run(run_dir, checkpoint)
     t0 = time.perf_counter()
     inproc = evaluate(policy, cfg.task.name, cfg.task.kwargs, "student", episodes, TEST_SEED)
     inproc_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
+        model = export_run(run_dir, checkpoint, Path(tmp) / "exported")
         hil = run_hil(model.resolve(), episodes, "lockstep", seed=TEST_SEED, timeout_s=3600,
                       log_dir=Path(tmp) / "logs")
     per = sorted(hil["per_episode"], key=lambda e: e["episode"])
@@ -65,7 +51,7 @@ def compare(run_dir: Path, episodes: int) -> dict:
     ref = inproc.per_episode
     return {
         "run": str(run_dir), "method": cfg.method.name, "seed": cfg.train.seed,
-        "episodes": episodes,
+        "checkpoint": Path(meta["checkpoint"]).name, "episodes": episodes,
         "inproc_success": inproc.success, "hil_success": float(hil_success.mean()),
         "success_agree": int((hil_success == (ref["success"] > 0.5)).sum()),
         "length_agree": int((hil_length == ref["l"]).sum()),
@@ -76,13 +62,14 @@ def compare(run_dir: Path, episodes: int) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| run | episodes | student success in process | student success HIL | "
+    lines = ["| run | checkpoint | episodes | student success in process | student success HIL | "
              "episodes with the same outcome | same length | max return difference | "
              "HIL steps/s | safe actions |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
-            f"| {r['method']} seed {r['seed']} | {r['episodes']} | {r['inproc_success']:.3f} "
+            f"| {r['method']} seed {r['seed']} | {r['checkpoint']} | {r['episodes']} "
+            f"| {r['inproc_success']:.3f} "
             f"| {r['hil_success']:.3f} | {r['success_agree']} / {r['episodes']} "
             f"| {r['length_agree']} / {r['episodes']} | {r['max_return_diff']:.2g} "
             f"| {r['hil_steps_per_s']:.0f} | {r['safe_actions']} |")
@@ -93,12 +80,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="quadrotor run directories")
     parser.add_argument("--episodes", type=int, default=32)
+    parser.add_argument("--checkpoint", help="'best': the validation-best networks "
+                        "(best_model.pt); default: the newest model_<iter>.pt")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     rows = []
     for run in args.runs:
         try:
-            rows.append(compare(run, args.episodes))
+            rows.append(compare(run, args.episodes, args.checkpoint))
         except (HilError, FileNotFoundError) as err:
             print(f"error: {run}: {err}", file=sys.stderr)
             return 1

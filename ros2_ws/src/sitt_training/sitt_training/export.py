@@ -128,6 +128,24 @@ def export_student(policy: TeacherStudentPolicy, env: Any, out_dir: Path,
     return model_path
 
 
+def export_run(run_dir: Path, checkpoint: Path | str | None, out_dir: Path) -> Path:
+    """Export a training run's student (``checkpoint`` as ``sitt-eval`` takes it: None for
+    the newest, "best" for the validation-best networks) with the run as provenance."""
+    from .cli import load_run
+    from .envs import make_task
+
+    cfg, policy, meta = load_run(run_dir, checkpoint)
+    env = make_task(cfg.task.name, 1, 0, **cfg.task.kwargs)
+    provenance = {"run_dir": str(Path(run_dir).resolve()), "method": cfg.method.name,
+                  "seed": cfg.train.seed, "checkpoint": Path(meta["checkpoint"]).name,
+                  "iteration": meta["iteration"], "env_steps": meta["env_steps"],
+                  "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    try:
+        return export_student(policy, env, out_dir, provenance)
+    finally:
+        env.close()
+
+
 def export_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sitt-export",
@@ -138,17 +156,8 @@ def export_main(argv: list[str] | None = None) -> int:
                         "'best': the validation-best networks (best_model.pt)")
     parser.add_argument("--out", type=Path, help="default: RUN_DIR/exported")
     args = parser.parse_args(argv)
-    from .cli import load_run
-    from .envs import make_task
-
     try:
-        cfg, policy, meta = load_run(args.run_dir, args.checkpoint)
-        env = make_task(cfg.task.name, 1, 0, **cfg.task.kwargs)
-        provenance = {"run_dir": str(args.run_dir.resolve()), "method": cfg.method.name,
-                      "seed": cfg.train.seed, "checkpoint": Path(meta["checkpoint"]).name,
-                      "iteration": meta["iteration"], "env_steps": meta["env_steps"],
-                      "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        path = export_student(policy, env, args.out or args.run_dir / "exported", provenance)
+        path = export_run(args.run_dir, args.checkpoint, args.out or args.run_dir / "exported")
     except (FileNotFoundError, ValueError, ContractError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
