@@ -2,13 +2,15 @@
 
     python bench/ship_model.py runs/bench_quadrotor/sitt_s0 --out models/quadrotor_sitt
     python bench/ship_model.py RUN_DIR --checkpoint RUN_DIR/model_600.pt --out models/NAME
+    python bench/ship_model.py RUN_DIR --checkpoint best --trained-commit 3521392 --out ...
 
-The directory holds the run's resolved ``config.yaml``, ONE checkpoint under its own name
-(``model_<iter>.pt``, so ``load_run`` / ``sitt-eval`` / ``sitt-export`` take the directory
-like a run directory) and ``PROVENANCE.md`` + ``provenance.json``: the source run and
-checkpoint, its iteration and env steps, the git commit, the source run's test
-evaluations of that checkpoint (``test_*.json``, when there are any) and the command that
-retrains it from scratch and ships it again.
+The directory holds the run's resolved ``config.yaml``, ONE checkpoint named
+``model_<iter>.pt`` (also for the validation-best networks, ``--checkpoint best``), so
+``load_run`` / ``sitt-eval`` / ``sitt-export`` take the directory like a run directory, and
+``PROVENANCE.md`` + ``provenance.json``: the source run and checkpoint, its iteration and
+env steps, the git commit, the source run's test evaluations of that checkpoint
+(``test_*.json``, when there are any) and the command that retrains it from scratch and
+ships it again.
 
 The checkpoint keeps the networks and the run's counters only: the optimisers, the
 environment state, the paired buffer and the random streams are left out (about a third
@@ -32,7 +34,7 @@ import torch
 
 from sitt_training.cli import load_run
 from sitt_training.config import ConfigError, save_config
-from sitt_training.trainer import EVAL_STATE_KEYS, checkpoints
+from sitt_training.trainer import BEST_MODEL, EVAL_STATE_KEYS, checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 # What load_run reads from a checkpoint, then two small entries that say what it is.
@@ -79,12 +81,16 @@ def _evaluations(run_dir: Path, checkpoint: Path) -> list[dict[str, Any]]:
     return found
 
 
-def ship(run_dir: Path, out: Path, checkpoint: Path | None = None,
-         command: str = "") -> dict[str, Any]:
+def ship(run_dir: Path, out: Path, checkpoint: Path | str | None = None,
+         command: str = "", trained_commit: str = "") -> dict[str, Any]:
     """Write the model directory ``out`` from ``run_dir``; returns the provenance.
-    ``command``: the command line that shipped it (recorded as such)."""
+    ``checkpoint``: a path, "best" (the validation-best networks) or None (the newest);
+    ``command``: the command line that shipped it (recorded as such); ``trained_commit``:
+    the commit the run was trained at, when known (runs do not record it)."""
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir}: no config.yaml; is it a run directory?")
+    if checkpoint is not None and str(checkpoint) == "best":
+        checkpoint = run_dir / BEST_MODEL
     source = checkpoint or (checkpoints(run_dir) or [None])[-1]
     if source is None:
         raise FileNotFoundError(f"{run_dir}: no model_<iter>.pt checkpoint")
@@ -104,7 +110,8 @@ def ship(run_dir: Path, out: Path, checkpoint: Path | None = None,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_config(cfg, tmp / "config.yaml")
-    model = tmp / source.name
+    shipped_name = f"model_{meta['iteration']}.pt"
+    model = tmp / shipped_name
     torch.save({k: state[k] for k in KEEP if k in state}, model)
     if model.stat().st_size > MAX_BYTES:
         raise ValueError(f"{model.name} is {model.stat().st_size / 1e6:.1f} MB, over the "
@@ -112,13 +119,15 @@ def ship(run_dir: Path, out: Path, checkpoint: Path | None = None,
 
     out_arg = _display(out)
     repro_run = f"runs/{out.name}_repro"
+    repro_checkpoint = "best" if source.name == BEST_MODEL else f"{repro_run}/{source.name}"
     reproduce = (f"sitt-train --config {shlex.quote(out_arg)}/config.yaml --out {repro_run} "
                  f"&& python bench/ship_model.py {repro_run} --checkpoint "
-                 f"{repro_run}/{source.name} --out {shlex.quote(out_arg)}")
+                 f"{repro_checkpoint} --out {shlex.quote(out_arg)}")
     commit = _git("rev-parse", "HEAD")
     provenance = {
         "task": cfg.task.name, "method": cfg.method.name, "seed": cfg.train.seed,
-        "source_run": _display(run_dir), "checkpoint": source.name,
+        "source_run": _display(run_dir), "source_checkpoint": source.name,
+        "checkpoint": shipped_name,
         "checkpoint_sha256": _sha256(model),
         "iteration": meta["iteration"], "iterations_in_config": cfg.train.iterations,
         "env_steps": meta["env_steps"], "student_samples": meta["student_samples"],
@@ -128,6 +137,7 @@ def ship(run_dir: Path, out: Path, checkpoint: Path | None = None,
         # before its checkpoint was written.
         "git_commit_before_checkpoint": _git("log", "-1", "--format=%H",
                                              f"--before={written.isoformat()}"),
+        "git_commit_trained": _git("rev-parse", trained_commit) if trained_commit else "",
         "git_commit_shipped": commit,
         "git_worktree_dirty_when_shipped": bool(_git("status", "--porcelain",
                                                      "--untracked-files=no")),
@@ -153,12 +163,14 @@ def provenance_md(p: dict[str, Any]) -> str:
         "Written by `bench/ship_model.py` (do not edit by hand; `provenance.json` holds the "
         "same facts).",
         "",
-        f"- source run: `{p['source_run']}`, checkpoint `{p['checkpoint']}` "
+        f"- source run: `{p['source_run']}`, checkpoint `{p['source_checkpoint']}` "
         f"(iteration {p['iteration']} of the config's {p['iterations_in_config']}, "
         f"{p['env_steps']:,} env steps, {p['student_samples']:,} student samples, "
         f"{p['train_wall_time_s']:.0f} s of training)",
-        f"- checkpoint written {p['checkpoint_written_utc']}; the run does not record its "
-        f"git commit, the newest commit before it was `{p['git_commit_before_checkpoint']}`",
+        f"- checkpoint written {p['checkpoint_written_utc']}; "
+        + (f"trained at commit `{p['git_commit_trained']}`" if p["git_commit_trained"] else
+           f"the run does not record its git commit, the newest commit before it was "
+           f"`{p['git_commit_before_checkpoint']}`"),
         f"- shipped {p['shipped_utc']} at commit `{p['git_commit_shipped']}`"
         f"{' (work tree had uncommitted changes)' if p['git_worktree_dirty_when_shipped'] else ''}"
         f" with `{p['shipped_with']}`",
@@ -173,7 +185,7 @@ def provenance_md(p: dict[str, Any]) -> str:
     lines += [
         "",
         "Reproduce (trains the same config and seed from scratch, then ships the same "
-        "iteration here; bitwise equality with this checkpoint is not checked):",
+        "checkpoint choice here; bitwise equality with this checkpoint is not checked):",
         "",
         "```bash",
         p["reproduce"],
@@ -186,18 +198,24 @@ def provenance_md(p: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--checkpoint", type=Path, help="default: the newest model_<iter>.pt")
+    parser.add_argument("--checkpoint", help="a checkpoint file, or 'best' (the "
+                        "validation-best networks); default: the newest model_<iter>.pt")
+    parser.add_argument("--trained-commit", default="",
+                        help="the git commit the run was trained at, to record")
     parser.add_argument("--out", type=Path, required=True, help="e.g. models/quadrotor_sitt")
     args = parser.parse_args()
     try:
-        p = ship(args.run_dir, args.out, args.checkpoint, "python bench/ship_model.py "
-                 + " ".join(map(shlex.quote, sys.argv[1:])))
+        checkpoint = None if args.checkpoint is None else (
+            "best" if args.checkpoint == "best" else Path(args.checkpoint))
+        p = ship(args.run_dir, args.out, checkpoint, "python bench/ship_model.py "
+                 + " ".join(map(shlex.quote, sys.argv[1:])), args.trained_commit)
     except (ConfigError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     size = sum(f.stat().st_size for f in args.out.iterdir())
-    print(f"shipped {p['source_run']}/{p['checkpoint']} (iteration {p['iteration']}, "
-          f"{p['env_steps']:,} env steps) to {args.out} ({size / 1e6:.2f} MB)")
+    print(f"shipped {p['source_run']}/{p['source_checkpoint']} as {p['checkpoint']} "
+          f"(iteration {p['iteration']}, {p['env_steps']:,} env steps) to {args.out} "
+          f"({size / 1e6:.2f} MB)")
     return 0
 
 

@@ -75,6 +75,25 @@ def test_ship_model_round_trip(tmp_path):
         ship(out, out)
 
 
+def test_ship_model_takes_the_validation_best_networks(tmp_path):
+    """``--checkpoint best`` ships best_model.pt under the model_<iter>.pt name load_run
+    finds, and records where it came from."""
+    run = tmp_path / 'run'
+    run.mkdir()
+    (run / 'config.yaml').write_text((MODEL_DIR / 'config.yaml').read_text())
+    state = torch.load(next(MODEL_DIR.glob('model_*.pt')), weights_only=False)
+    torch.save(dict(state, iteration=7), run / 'best_model.pt')
+    torch.save(dict(state, iteration=9), run / 'model_9.pt')  # newer, not the one shipped
+    out = tmp_path / 'shipped'
+    provenance = ship(run, out, 'best', trained_commit='HEAD')
+    assert (provenance['source_checkpoint'], provenance['checkpoint']) == \
+        ('best_model.pt', 'model_7.pt')
+    assert sorted(p.name for p in out.glob('*.pt')) == ['model_7.pt']
+    assert load_run(out)[2]['iteration'] == 7
+    assert '--checkpoint best' in provenance['reproduce']
+    assert len(provenance['git_commit_trained']) == 40
+
+
 def test_mission_demo_end_to_end(tmp_path, ros_env):
     """One short episode through every stage: export, in process, HIL over DDS with a bag,
     offline replay of the bag."""
