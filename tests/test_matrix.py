@@ -204,3 +204,15 @@ def test_tasks_without_a_success_flag_compare_test_returns(tmp_path):
     table = '\n'.join(task_table(['l2t'], [0, 1], rows))
     assert '| method | teacher return | student return | gap |' in table
     assert f'| l2t | {mean_std([10, 20])} | {mean_std([4, 8])} | {mean_std([6, 12])} |' in table
+
+
+def test_progress_summary_shows_returns_for_tasks_without_success() -> None:
+    from sitt_training.matrix import _summary
+
+    row = {"task": "pendulum", "method": "l2t", "seed": 2, "status": "ok",
+           "teacher_success": float("nan"), "student_success": float("nan"),
+           "teacher_return": -151.25, "student_return": -240.5}
+    assert _summary(row) == "pendulum/l2t_s2 T -151.2 S -240.5 (return)"
+    row.update(task="tunnel_vision", teacher_success=1.0, student_success=0.875)
+    assert _summary(row) == "tunnel_vision/l2t_s2 T 1.00 S 0.88"
+    assert _summary({**row, "status": "failed"}) == "tunnel_vision/l2t_s2 FAILED"

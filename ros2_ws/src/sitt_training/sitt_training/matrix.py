@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -422,6 +423,8 @@ def _summary(row: dict[str, Any]) -> str:
     name = f"{row['task']}/{row['method']}_s{row['seed']}"
     if row["status"] != "ok":
         return f"{name} FAILED"
+    if math.isnan(row["teacher_success"]):  # a task without success: its returns
+        return f"{name} T {row['teacher_return']:.1f} S {row['student_return']:.1f} (return)"
     return f"{name} T {row['teacher_success']:.2f} S {row['student_success']:.2f}"
 
 
