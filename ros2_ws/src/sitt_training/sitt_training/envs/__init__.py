@@ -38,37 +38,18 @@ TASKS: dict[str, type[TeacherStudentVecEnv]] = {
     "half_cheetah": HalfCheetahVecEnv,
 }
 
-if "sitt/ColorMaze-v0" not in gym.registry:
-    gym.register(
-        id="sitt/ColorMaze-v0",
-        entry_point="sitt_training.envs.color_maze:ColorMazeEnv",
-        vector_entry_point="sitt_training.envs.color_maze:ColorMazeVecEnv",
-    )
-if "sitt/Quadrotor-v0" not in gym.registry:
-    gym.register(
-        id="sitt/Quadrotor-v0",
-        entry_point="sitt_training.envs.quadrotor:QuadrotorEnv",
-        vector_entry_point="sitt_training.envs.quadrotor:QuadrotorVecEnv",
-    )
-if "sitt/ArmDrawer-v0" not in gym.registry:
-    gym.register(
-        id="sitt/ArmDrawer-v0",
-        entry_point="sitt_training.envs.arm_drawer:ArmDrawerEnv",
-        vector_entry_point="sitt_training.envs.arm_drawer:ArmDrawerVecEnv",
-    )
-if "sitt/TunnelVision-v0" not in gym.registry:
-    gym.register(
-        id="sitt/TunnelVision-v0",
-        entry_point="sitt_training.envs.tunnel_vision:TunnelVisionEnv",
-        vector_entry_point="sitt_training.envs.tunnel_vision:TunnelVisionVecEnv",
-    )
-
-if "sitt/CollectHealth-v0" not in gym.registry:
-    gym.register(
-        id="sitt/CollectHealth-v0",
-        entry_point="sitt_training.envs.collect_health:CollectHealthEnv",
-        vector_entry_point="sitt_training.envs.collect_health:CollectHealthVecEnv",
-    )
+# gymnasium ids: ``gym.make(id)`` gives one environment, ``gym.make_vec(id, n)`` the task.
+GYM_IDS = {
+    "sitt/ColorMaze-v0": ("color_maze", "ColorMazeEnv", "ColorMazeVecEnv"),
+    "sitt/Quadrotor-v0": ("quadrotor", "QuadrotorEnv", "QuadrotorVecEnv"),
+    "sitt/ArmDrawer-v0": ("arm_drawer", "ArmDrawerEnv", "ArmDrawerVecEnv"),
+    "sitt/TunnelVision-v0": ("tunnel_vision", "TunnelVisionEnv", "TunnelVisionVecEnv"),
+    "sitt/CollectHealth-v0": ("collect_health", "CollectHealthEnv", "CollectHealthVecEnv"),
+}
+for _id, (_module, _single, _vector) in GYM_IDS.items():
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=f"sitt_training.envs.{_module}:{_single}",
+                     vector_entry_point=f"sitt_training.envs.{_module}:{_vector}")
 
 
 def make_task(name: str, num_envs: int, seed: int, **kwargs: object) -> TeacherStudentVecEnv:
