@@ -1,4 +1,7 @@
-"""The training loop shared by every method: roll-out -> PPO update -> student update.
+"""The training loops: ``TrainerBase`` (what every method's loop shares: seeding, the run
+directory, checkpoints, resume, validation and model selection, signals) and ``Trainer``,
+the PPO methods' loop: roll-out -> PPO update -> student update. The off-policy methods'
+loops (L2T, COSIL) are in ``offpolicy_trainer.py``.
 
 A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl`` (one line per
 iteration), TensorBoard scalars in ``tb/``, and ``model_<iter>.pt`` checkpoints written
@@ -100,6 +103,7 @@ class TrainerBase:
         self._stop_signal: int | None = None
 
     def make_env(self) -> Any:
+        """The training environments of the config's task, seeded with ``train.seed``."""
         cfg = self.cfg
         return make_task(cfg.task.name, cfg.task.num_envs, cfg.train.seed, **cfg.task.kwargs)
 
