@@ -104,7 +104,6 @@ def main() -> int:
     parser.add_argument("--checkpoint", choices=("last", "best"), default="best",
                         help="the cells' evaluated networks (sitt-bench --checkpoint)")
     parser.add_argument("--write-docs", action="store_true")
-    parser.add_argument("--docs-dir", type=Path, default=Path("docs"))
     args = parser.parse_args()
     rows = latest_rows(args.matrix, args.task, args.checkpoint)
     if not rows:
@@ -129,7 +128,7 @@ def main() -> int:
             f"Command: `{command}` ({time.strftime('%Y-%m-%d')}; {platform.machine()}, "
             f"{os.cpu_count()} cores), on the `sitt-bench` cells of `{args.matrix}` "
             f"({episodes} test episodes per role and run, the random policy over the same "
-            f"episodes: R = {random:.1f}).", "", *lines], args.docs_dir)
+            f"episodes: R = {random:.1f}).", "", *lines])
     return 0
 
 

@@ -611,8 +611,10 @@ def plot_success(methods: Sequence[str], rows: Sequence[dict[str, Any]], path: P
 
 def plot_curves(methods: Sequence[str], rows: Sequence[dict[str, Any]], path: Path,
                 title: str) -> Path:
-    """Validation learning curves from the rows' metrics (the run directories may be on
-    other machines): each run's rows as a metrics.jsonl for ``plot_learning_curves``."""
+    """Validation learning curves (success, or return, see ``_scores``) from the rows'
+    metrics (the run directories may be on other machines): each run's rows as a
+    metrics.jsonl for ``plot_learning_curves``."""
+    score, _ = _scores(rows)
     with tempfile.TemporaryDirectory() as tmp:
         runs: dict[str, list[Path]] = {}
         for row in rows:
@@ -624,7 +626,8 @@ def plot_curves(methods: Sequence[str], rows: Sequence[dict[str, Any]], path: Pa
                 "".join(json.dumps(m) + "\n" for m in row["metrics"]))
             runs.setdefault(row["method"], []).append(run_dir)
         ordered = {m: runs[m] for m in methods if m in runs}
-        return plot_learning_curves(ordered, path, title=title)
+        return plot_learning_curves(ordered, path, title=title,
+                                    keys=(f"eval/teacher_{score}", f"eval/student_{score}"))
 
 
 @dataclass
@@ -643,12 +646,13 @@ def report_task(task: str, cells: Sequence[Cell], rows: Sequence[dict[str, Any]]
     methods = list(dict.fromkeys(c.method for c in mine))
     seeds = list(dict.fromkeys(c.seed for c in mine))
     task_rows = [r for r in rows if r["task"] == task]
+    score, _ = _scores(task_rows)
     figures = {"success": plot_success(methods, task_rows, out / task / "success.png",
-                                       f"{task}: test success (mean ± std over seeds)")}
+                                       f"{task}: test {score} (mean ± std over seeds)")}
     if any(VALIDATION_KEY in m for r in task_rows if r["status"] == "ok" for m in r["metrics"]):
         figures["learning_curves"] = plot_curves(
             methods, task_rows, out / task / "learning_curves.png",
-            f"{task}: validation success (mean ± std over seeds)")
+            f"{task}: validation {score} (mean ± std over seeds)")
     return TaskReport(task, methods, seeds, task_rows, task_table(methods, seeds, task_rows),
                       figures)
 
@@ -670,7 +674,7 @@ def write_docs(report: TaskReport, command: str, settings: Settings, backend: st
         "",
         *report.table,
         "",
-        f"![test success per method]({images['success']})",
+        f"![test {_scores(report.rows)[0]} per method]({images['success']})",
         "",
         f"![learning curves]({images['learning_curves']})" if "learning_curves" in images
         else "No learning curves: the runs had no validation (train.eval_every 0).",
@@ -727,7 +731,8 @@ def make_backend(args: argparse.Namespace) -> Backend:
 
 def describe_backend(args: argparse.Namespace) -> str:
     if args.ray is None:
-        return f"{args.workers or os.cpu_count() or 1} local worker processes"
+        workers = args.workers or os.cpu_count() or 1
+        return f"{workers} local worker process{'es' if workers > 1 else ''}"
     return "a local Ray instance" if args.ray == "local" else f"the Ray cluster {args.ray}"
 
 

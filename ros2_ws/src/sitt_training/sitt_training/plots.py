@@ -68,7 +68,8 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
 def plot_learning_curves(runs: dict[str, Sequence[Path]], path: Path,
                          keys: Sequence[str] = ("eval/teacher_success", "eval/student_success"),
                          title: str = "") -> Path:
-    """Mean +- std over seeds of validation success against environment steps."""
+    """Mean +- std over seeds of validation success (or the ``keys`` given, e.g. returns)
+    against environment steps."""
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
     for method, run_dirs in runs.items():
         curves = []
@@ -87,7 +88,8 @@ def plot_learning_curves(runs: dict[str, Sequence[Path]], path: Path,
     for ax, key in zip(axes[0], keys, strict=True):
         ax.set_xlabel("environment steps [M]")
         ax.set_ylabel(key.split("/")[-1].replace("_", " "))
-        ax.set_ylim(-0.02, 1.02)
+        if key.endswith("success"):
+            ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
