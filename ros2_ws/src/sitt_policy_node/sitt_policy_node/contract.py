@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +78,20 @@ def _require(obj: Any, where: str, keys: tuple[str, ...]) -> None:
         raise ContractError(f"contract{where}: missing key(s) {', '.join(missing)}")
 
 
+def _one_of(value: Any, allowed: Iterable[str], where: str) -> None:
+    """A contract entry that must be one of a fixed set of names."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ContractError(f"contract{where}: {value!r} not in {allowed}")
+
+
 def validate_contract(contract: dict[str, Any]) -> dict[str, Any]:
     """Check a contract's structure and consistency; returns it unchanged."""
     _require(contract, "", REQUIRED[""])
     if contract["version"] != CONTRACT_VERSION:
         raise ContractError(f"contract.version: {contract['version']!r} is not supported "
                             f"(this node reads version {CONTRACT_VERSION})")
-    if contract["robot_kind"] not in ROBOT_KINDS:
-        raise ContractError(f"contract.robot_kind: {contract['robot_kind']!r} not in "
-                            f"{ROBOT_KINDS}")
+    _one_of(contract["robot_kind"], ROBOT_KINDS, ".robot_kind")
     rate = contract["control_rate_hz"]
     if not isinstance(rate, (int, float)) or not rate > 0:
         raise ContractError(f"contract.control_rate_hz: must be > 0, got {rate!r}")
@@ -95,12 +101,8 @@ def validate_contract(contract: dict[str, Any]) -> dict[str, Any]:
     roles = []
     for i, inp in enumerate(inputs):
         _require(inp, f".inputs[{i}]", REQUIRED["inputs[]"])
-        if inp["role"] not in INPUT_ROLES:
-            raise ContractError(f"contract.inputs[{i}].role: {inp['role']!r} not in "
-                                f"{INPUT_ROLES}")
-        if inp["dtype"] not in ONNX_DTYPES:
-            raise ContractError(f"contract.inputs[{i}].dtype: {inp['dtype']!r} not in "
-                                f"{tuple(ONNX_DTYPES)}")
+        _one_of(inp["role"], INPUT_ROLES, f".inputs[{i}].role")
+        _one_of(inp["dtype"], ONNX_DTYPES, f".inputs[{i}].dtype")
         roles.append(inp["role"])
     if roles.count("state") != 1 or roles.count("camera") > 1:
         raise ContractError(f"contract.inputs: expected one 'state' input and at most one "
@@ -110,12 +112,8 @@ def validate_contract(contract: dict[str, Any]) -> dict[str, Any]:
         raise ContractError("contract.state_fields: expected a non-empty list")
     for i, f in enumerate(fields):
         _require(f, f".state_fields[{i}]", REQUIRED["state_fields[]"])
-        if f["ros_input"] not in ROS_INPUTS:
-            raise ContractError(f"contract.state_fields[{i}].ros_input: {f['ros_input']!r} "
-                                f"not in {ROS_INPUTS}")
-        if f["transform"] not in TRANSFORMS:
-            raise ContractError(f"contract.state_fields[{i}].transform: {f['transform']!r} "
-                                f"not in {TRANSFORMS}")
+        _one_of(f["ros_input"], ROS_INPUTS, f".state_fields[{i}].ros_input")
+        _one_of(f["transform"], TRANSFORMS, f".state_fields[{i}].transform")
     state = next(inp for inp in inputs if inp["role"] == "state")
     width = sum(int(f["size"]) for f in fields)
     if state["shape"][-1] != width:
