@@ -130,6 +130,27 @@ def test_rerun_skips_finished_cells(local_matrix):
     assert table == [line for line in first.stdout.splitlines() if line.startswith('| ')]
 
 
+def test_docs_variant_writes_its_own_section(local_matrix):
+    """--docs-variant NAME writes matrix_<task>_NAME and its figures beside the plain
+    section (finished cells only: nothing is trained)."""
+    tmp, args, _ = local_matrix
+    docs = tmp / 'docs'
+    plain = (docs / 'results.md').read_text()
+    plain_section = plain[plain.index('<!-- matrix_tunnel_vision:begin -->'):
+                          plain.index('<!-- matrix_tunnel_vision:end -->')]
+    rerun = [*args[:args.index('--seeds')], '--seeds', '0', '1',
+             *args[args.index('--retries'):], '--docs-variant', 'again']
+    proc = bench(rerun, tmp, docs)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = (docs / 'results.md').read_text()
+    section = text[text.index('<!-- matrix_tunnel_vision_again:begin -->'):
+                   text.index('<!-- matrix_tunnel_vision_again:end -->')]
+    assert section.splitlines()[1] == '## Benchmark matrix: tunnel_vision (again)'
+    assert '(matrix_tunnel_vision_again_success.png)' in section
+    assert (docs / 'matrix_tunnel_vision_again_success.png').is_file()
+    assert plain_section in text  # the plain section is left as it was
+
+
 def test_ray_local_gives_the_same_rows(local_matrix, tmp_path):
     """The same matrix as Ray tasks on a real local Ray instance: the same numbers (each
     run is deterministic with one torch thread), the same failures and attempts."""

@@ -658,12 +658,13 @@ def report_task(task: str, cells: Sequence[Cell], rows: Sequence[dict[str, Any]]
 
 
 def write_docs(report: TaskReport, command: str, settings: Settings, backend: str,
-               docs: Path) -> None:
-    """The ``matrix_<task>`` section of ``docs/results.md`` and its figures."""
-    prefix = f"matrix_{report.task}"
+               docs: Path, variant: str = "") -> None:
+    """The ``matrix_<task>`` (or ``matrix_<task>_<variant>``) section of
+    ``docs/results.md`` and its figures."""
+    prefix = f"matrix_{report.task}" + (f"_{variant}" if variant else "")
     images = copy_figures(prefix, report.figures, docs)
     replace_section(prefix, [
-        f"## Benchmark matrix: {report.task}",
+        f"## Benchmark matrix: {report.task}" + (f" ({variant})" if variant else ""),
         "",
         f"Command: `{command}` (from the repository root, in `.venv`; "
         f"{time.strftime('%Y-%m-%d')}).",
@@ -718,6 +719,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tries after a cell's first failure (default: 2)")
     parser.add_argument("--write-docs", action="store_true",
                         help="write the matrix_<task> sections of results.md and figures")
+    parser.add_argument("--docs-variant", default="", metavar="NAME",
+                        help="write the sections as matrix_<task>_NAME instead, beside the "
+                             "plain ones (e.g. a matrix run with --set overrides)")
     parser.add_argument("--docs-dir", type=Path, default=Path(os.environ.get(DOCS_ENV, "docs")),
                         help=f"where --write-docs writes (default: ${DOCS_ENV} or docs)")
     return parser
@@ -783,7 +787,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_docs:
         command = "sitt-bench " + shlex.join(argv)
         for report in reports:
-            write_docs(report, command, settings, describe_backend(args), args.docs_dir)
+            write_docs(report, command, settings, describe_backend(args), args.docs_dir,
+                       args.docs_variant)
     return 1 if any(r["status"] != "ok" for r in new_rows) else 0
 
 
