@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from point_task import register_point_task
+from run_checks import assert_resume_continues_exactly, train_tiny_run
 
 from sitt_training import cli
 from sitt_training.buffers import ReplayBuffer, Transitions
@@ -25,7 +26,6 @@ from sitt_training.sac import (
     gaussian_kl,
     soft_target,
 )
-from sitt_training.trainer import checkpoints
 
 
 @pytest.fixture
@@ -363,26 +363,13 @@ def test_the_student_acts_on_its_observations_in_its_envs(point_task: str, tmp_p
 # ---------------------------------------------------------------- checkpoints
 def test_resume_gives_the_same_continuation(point_task: str, tmp_path: Path) -> None:
     cfg = tiny(point_task, "train.iterations=6", "train.checkpoint_every=3")
-    straight = COSILTrainer(cfg, tmp_path / "straight", show_progress=False)
-    straight.train()
-    (tmp_path / "split").mkdir()
-    first = COSILTrainer(cfg, tmp_path / "split", show_progress=False)
-    for _ in range(3):
-        first.iterate()
-    first.save_checkpoint()
-    resumed = COSILTrainer(cfg, tmp_path / "split", show_progress=False)
-    assert resumed.resume().name == "model_3.pt"
-    resumed.train()
-    a, b = straight.policy.state_dict(), resumed.policy.state_dict()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    straight, resumed = assert_resume_continues_exactly(COSILTrainer, cfg, tmp_path, 3)
     for name in ("buffer", "student_buffer"):
         x, y = straight.buffers()[name], resumed.buffers()[name]
         assert len(x) == len(y) > 0
         for field, value in x._fields().items():
             assert torch.equal(value[: len(x)], y._fields()[field][: len(y)]), (name, field)
     assert straight.env_steps == resumed.env_steps == 6 * 5 * 4
-    assert [p.name for p in checkpoints(tmp_path / "split")] == ["model_3.pt", "model_6.pt"]
 
 
 def test_replay_buffer_keeps_student_observations() -> None:
@@ -407,16 +394,7 @@ def test_replay_buffer_keeps_student_observations() -> None:
 def test_sitt_train_and_sitt_eval_run_directory(point_task: str, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
-    code = cli.train_main(["--task", point_task, "--method", "cosil", "--out", str(run),
-                           "--no-progress", *[f"--set={o}" for o in TINY],
-                           "--set=train.iterations=4", "--set=train.checkpoint_every=2",
-                           "--set=train.eval_every=2", "--set=train.eval_episodes=2"])
-    assert code == 0
-    names = {p.name for p in run.iterdir()}
-    assert {"config.yaml", "metrics.jsonl", "tb", "model_2.pt", "model_4.pt",
-            "best_model.pt", "best.json"} <= names
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["iteration"] for r in lines] == [1, 2, 3, 4]
+    lines = train_tiny_run(point_task, "cosil", run, TINY)
     assert lines[-1]["env_steps"] == 4 * 5 * 4
     for key in ("cosil/divergence", "cosil/beta", "sac/temperature", "eval/student_return",
                 "train/student_return", "train/episode_return"):

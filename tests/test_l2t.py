@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from point_task import POINT_STEPS, register_point_task
+from run_checks import assert_resume_continues_exactly, train_tiny_run
 
 from sitt_training import cli
 from sitt_training.buffers import ReplayBuffer, Transitions
@@ -353,38 +354,16 @@ def test_the_student_never_acts_or_observes_in_training(point_task: str, tmp_pat
 def test_resume_gives_the_same_continuation(point_task: str, tmp_path: Path) -> None:
     cfg = tiny(point_task, "train.iterations=6", "train.checkpoint_every=3",
                "method.l2t_curriculum=0.5")
-    straight = OffPolicyTrainer(cfg, tmp_path / "straight", show_progress=False)
-    straight.train()
-    (tmp_path / "split").mkdir()
-    first = OffPolicyTrainer(cfg, tmp_path / "split", show_progress=False)
-    for _ in range(3):  # stopped after 3 of 6 iterations (the curriculum spans all 6)
-        first.iterate()
-    first.save_checkpoint()
-    resumed = OffPolicyTrainer(cfg, tmp_path / "split", show_progress=False)
-    assert resumed.resume().name == "model_3.pt"
-    resumed.train()
-    a, b = straight.policy.state_dict(), resumed.policy.state_dict()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    # Stopped after 3 of 6 iterations (the curriculum spans all 6).
+    straight, resumed = assert_resume_continues_exactly(OffPolicyTrainer, cfg, tmp_path, 3)
     assert torch.equal(straight.buffer.noise[:len(straight.buffer)],
                        resumed.buffer.noise[:len(resumed.buffer)])
-    assert [p.name for p in checkpoints(tmp_path / "split")] == ["model_3.pt", "model_6.pt"]
 
 
 def test_run_directory_sigint_and_sitt_eval(point_task: str, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
-    code = cli.train_main(["--task", point_task, "--method", "l2t", "--out", str(run),
-                           "--no-progress", *[f"--set={o}" for o in TINY],
-                           "--set=train.iterations=4", "--set=train.checkpoint_every=2",
-                           "--set=train.eval_every=2", "--set=train.eval_episodes=2"])
-    assert code == 0
-    names = {p.name for p in run.iterdir()}
-    assert {"config.yaml", "metrics.jsonl", "tb", "model_2.pt", "model_4.pt",
-            "best_model.pt", "best.json"} <= names
-    assert not [n for n in names if n.endswith(".tmp")]
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["iteration"] for r in lines] == [1, 2, 3, 4]
+    lines = train_tiny_run(point_task, "l2t", run, TINY)
     assert "eval/student_return" in lines[1] and math.isnan(lines[1]["eval/student_success"])
 
     capsys.readouterr()

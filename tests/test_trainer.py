@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from run_checks import assert_resume_continues_exactly
 
 from sitt_training.config import load_config
 from sitt_training.envs.color_maze import GRID, LAVA, MARGIN, PATH, generate_layouts
@@ -60,20 +61,7 @@ def test_resume_gives_the_same_continuation(tmp_path: Path, method: str, extra: 
                                             ) -> None:
     cfg = load_config(overrides=[*TINY, *extra, f"method.name={method}", "train.iterations=4",
                                  "train.checkpoint_every=2"])
-    straight = Trainer(cfg, tmp_path / "straight", show_progress=False)
-    straight.train()
-
-    first = Trainer(load_config(overrides=[*TINY, *extra, f"method.name={method}",
-                                           "train.iterations=2"]),
-                    tmp_path / "split", show_progress=False)
-    first.train()
-    resumed = Trainer(cfg, tmp_path / "split", show_progress=False)
-    assert resumed.resume().name == "model_2.pt"
-    resumed.train()
-    a, b = straight.policy.state_dict(), resumed.policy.state_dict()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    assert [p.name for p in checkpoints(tmp_path / "split")] == ["model_2.pt", "model_4.pt"]
+    assert_resume_continues_exactly(Trainer, cfg, tmp_path, 2)
 
 
 def test_checkpoints_are_complete_files(tmp_path: Path) -> None:
