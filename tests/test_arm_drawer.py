@@ -6,6 +6,7 @@ Real pybullet throughout (one DIRECT client per environment), a few small batche
 
 import math
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -34,6 +35,7 @@ from sitt_training.envs.arm_drawer import (
 )
 from sitt_training.envs.arm_scripted import ScriptedDrawerOpener, solve_ik
 from sitt_training.envs.quadrotor_dynamics import quaternion_to_matrix
+from sitt_training.seeds import TEST_SEED
 
 OPEN_IDX = STATE_DIM + 3  # drawer opening in the teacher observation
 
@@ -189,6 +191,36 @@ def test_state_dict_continues_exactly_while_grasping():
     assert_same_steps(expected, [other.step(a) for a in actions])
     env.close()
     other.close()
+
+
+# Actions of a trained student (the SITT arm trial of docs/results.md, validation-best
+# networks, ONNX, deterministic) in test layouts 0 and 25 of TEST_SEED: it hooks the handle
+# and yanks the drawer open in 20 and 19 steps. After such an episode, layout 25 used to
+# come out differently in the same world than in a fresh one.
+YANK_ACTIONS = Path(__file__).parent / "data" / "arm_student_yank_actions.npz"
+
+
+def test_an_episode_does_not_depend_on_the_one_before():
+    """One arm runs episodes back to back (training's autoresets, the sim bridge): each must
+    equal the same episode in a fresh world, bit for bit."""
+    recorded = np.load(YANK_ACTIONS)
+
+    def replay(env: ArmDrawerVecEnv, layout: int) -> np.ndarray:
+        env.reset_to(layout)
+        trace = []
+        for action in recorded[f"layout_{layout}"]:
+            _, _, terminated, _, _ = env.step(action[None])
+            trace.append(np.concatenate([env.joint_position[0], env.drawer[0]]))
+        assert terminated[0], "the recorded episode opens the drawer"
+        return np.array(trace)
+
+    busy = no_render(ArmDrawerVecEnv(1, seed=TEST_SEED))
+    replay(busy, 0)
+    after_another = replay(busy, 25)
+    fresh = no_render(ArmDrawerVecEnv(1, seed=TEST_SEED))
+    np.testing.assert_array_equal(after_another, replay(fresh, 25))
+    busy.close()
+    fresh.close()
 
 
 # ----------------------------------------------------------------------- occlusion
