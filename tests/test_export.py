@@ -21,7 +21,8 @@ from sitt_training.cli import load_run
 from sitt_training.config import load_config
 from sitt_training.envs.fields import field_slices
 from sitt_training.envs.quadrotor import STUDENT_STATE_FIELDS, QuadrotorVecEnv
-from sitt_training.export import MODEL_NAME, export_main, export_student
+from sitt_training.evaluation import TEST_SEED, evaluate
+from sitt_training.export import MODEL_NAME, export_main, export_student, onnx_student_actions
 from sitt_training.obs import to_torch
 from sitt_training.trainer import Trainer, build_policy
 
@@ -71,6 +72,22 @@ def test_onnx_matches_torch_on_recorded_observations(exported: tuple) -> None:
     # One observation at a time (as on the robot) gives the same actions.
     single = session.run(["action"], {k: v[:1] for k, v in obs.items()})[0]
     assert np.abs(single - onnx_action[:1]).max() <= 1e-5
+
+
+def test_evaluation_with_the_onnx_student_flies_the_torch_students_episodes(
+        exported: tuple) -> None:
+    """evaluate(..., student_actions=onnx_student_actions(model)): the exported graph in
+    place of the torch networks (what bench/hil_success.py compares HIL with)."""
+    model_path, policy = exported
+    task = ("quadrotor", {"episode_steps": 40}, "student", 3, TEST_SEED)
+    with_torch = evaluate(policy, *task)
+    with_onnx = evaluate(policy, *task, student_actions=onnx_student_actions(model_path))
+    np.testing.assert_array_equal(with_onnx.per_episode["l"], with_torch.per_episode["l"])
+    np.testing.assert_allclose(with_onnx.per_episode["r"], with_torch.per_episode["r"],
+                               atol=1e-3)
+    with pytest.raises(ValueError, match="student_actions is for role 'student'"):
+        evaluate(policy, "quadrotor", {}, "teacher", 1,
+                 student_actions=onnx_student_actions(model_path))
 
 
 def test_contract_round_trip_describes_the_graph(exported: tuple) -> None:

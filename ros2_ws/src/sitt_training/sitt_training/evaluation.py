@@ -7,6 +7,7 @@ builds environment ``i`` of a batch from ``(seed, i)``, so these sets never over
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ from .seeds import MAX_TRAIN_SEED, TEST_SEED, VALIDATION_SEED
 __all__ = ["MAX_TRAIN_SEED", "ROLES", "TEST_SEED", "VALIDATION_SEED", "EvalResult", "evaluate"]
 
 ROLES = ("teacher", "student")
+# The student's observations of a batch -> its actions (num_envs, action_dim).
+StudentActions = Callable[[Any], np.ndarray]
 
 
 @dataclass
@@ -42,15 +45,21 @@ class EvalResult:
 
 @torch.no_grad()
 def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any], role: str,
-             episodes: int, seed: int = TEST_SEED, record_traces: bool = False) -> EvalResult:
+             episodes: int, seed: int = TEST_SEED, record_traces: bool = False,
+             student_actions: StudentActions | None = None) -> EvalResult:
     """Run ``episodes`` episodes, episode ``k`` in the layout of environment ``k`` of the
     task built with ``seed``, with deterministic actions. Tasks whose environments are
     heavy (``max_eval_envs``, e.g. one physics client each) run in batches of at most that
-    many environments, each started on its episodes' layouts by ``reset_to``."""
+    many environments, each started on its episodes' layouts by ``reset_to``.
+    ``student_actions`` (role ``student`` only) computes the actions from the student's
+    observations in place of the torch networks, e.g. the exported ONNX graph
+    (``export.onnx_student_actions``)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if student_actions is not None and role != "student":
+        raise ValueError(f"student_actions is for role 'student', got {role!r}")
     batch = getattr(TASKS[task], "max_eval_envs", None) or episodes
     summary: dict[str, list[np.ndarray]] = {}
     traces: list[np.ndarray] = []
@@ -58,7 +67,8 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
     for first in range(0, episodes, batch):
         ids = np.arange(first, min(first + batch, episodes))
         env = make_task(task, num_envs=len(ids), seed=seed, **task_kwargs)
-        part = _run(policy, env, role, seed, ids if first else None, record_traces)
+        part = _run(policy, env, role, seed, ids if first else None, record_traces,
+                    student_actions)
         env.close()
         for key, values in part[0].items():
             summary.setdefault(key, []).append(values)
@@ -82,7 +92,8 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
 
 
 def _run(policy: TeacherStudentPolicy, env: Any, role: str, seed: int,
-         layouts: np.ndarray | None, record_traces: bool
+         layouts: np.ndarray | None, record_traces: bool,
+         student_actions: StudentActions | None = None
          ) -> tuple[dict[str, np.ndarray], list[np.ndarray], np.ndarray | None]:
     """One episode per environment of ``env`` (on environments ``layouts`` of the seed, if
     given): the episode summaries, and traces and scenes when recorded."""
@@ -98,11 +109,14 @@ def _run(policy: TeacherStudentPolicy, env: Any, role: str, seed: int,
     if record_traces:
         _append(traces, env.trace(), finished)
     while not finished.all():
-        if role == "teacher":
-            out = policy.teacher_out(torch.from_numpy(obs["teacher"]))
+        if student_actions is not None:
+            actions = student_actions(obs["student"])
         else:
-            out = policy.student_out(to_torch(obs["student"]))
-        actions = policy.decoder.deterministic(out).numpy()
+            if role == "teacher":
+                out = policy.teacher_out(torch.from_numpy(obs["teacher"]))
+            else:
+                out = policy.student_out(to_torch(obs["student"]))
+            actions = policy.decoder.deterministic(out).numpy()
         obs, _, _, _, infos = env.step(actions)
         ended = infos.get("_episode", np.zeros(n, dtype=bool)) & ~finished
         if record_traces:

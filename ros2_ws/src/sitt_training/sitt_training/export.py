@@ -16,6 +16,7 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,24 @@ def export_run(run_dir: Path, checkpoint: Path | str | None, out_dir: Path) -> P
         return export_student(policy, env, out_dir, provenance)
     finally:
         env.close()
+
+
+def onnx_student_actions(model_path: Path) -> Callable[[Any], np.ndarray]:
+    """An exported student as an action function for ``evaluate(..., student_actions=)``:
+    ONNX Runtime on the env's student observations, what the policy node runs, in process
+    (so a HIL run can be compared with it step for step, without torch's float
+    differences)."""
+    contract, session = load_policy(model_path)
+    names = [inp["name"] for inp in contract["inputs"]]
+
+    def act(obs: Any) -> np.ndarray:
+        batch = obs if isinstance(obs, dict) else {names[0]: obs}
+        # One observation per run, as the node does: ONNX Runtime's kernels may sum in
+        # another order for another batch size, and the last bits of an action would differ.
+        rows = len(batch[names[0]])
+        return np.concatenate([session.run(None, {name: batch[name][i:i + 1] for name in names})[0]
+                               for i in range(rows)])
+    return act
 
 
 def export_main(argv: list[str] | None = None) -> int:
