@@ -459,7 +459,7 @@ def test_hil_lockstep_arm_equals_the_in_process_student_evaluation(arm, hil_bag)
         assert ep["success"] == bool(ref.per_episode["success"][k])
         assert ep["length"] == int(ref.per_episode["l"][k]) == STEPS
         assert ep["return"] == pytest.approx(ref.per_episode["r"][k], abs=1e-4)
-        for key in ("max_opening", "grasped_fraction", "handle_visible"):
+        for key in ("max_opening", "max_drawer_speed", "grasped_fraction", "handle_visible"):
             assert ep[key] == pytest.approx(ref.per_episode[key][k], abs=1e-4), key
     for key, value in ref.summary().items():
         assert run[key] == pytest.approx(value, abs=1e-4), key

@@ -8,8 +8,8 @@ object; custom messages cannot be built on these machines), e.g.::
      "obstacles_in_view": 2.0, "progress_fraction": 0.83, "sim_time_s": 20.52,
      "safe_actions": 0, "rejected_actions": 0}
 
-(the arm's: ``max_opening``, ``grasped_fraction``, ``handle_visible`` instead of the
-quadrotor's crash flags and perception metrics).
+(the arm's: ``max_opening``, ``max_drawer_speed``, ``grasped_fraction``, ``handle_visible``
+instead of the quadrotor's crash flags and perception metrics).
 ``episode`` k ran the layout of environment k of ``evaluate(..., episodes=N, seed)``;
 ``return`` / ``length`` / ``success`` and the task metrics are the environment's own
 episode summary (``infos["episode"]``). ``safe_actions``: steps of this episode that

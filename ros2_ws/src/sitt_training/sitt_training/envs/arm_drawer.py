@@ -55,6 +55,12 @@ Rewards per step, each term <= 0 so that finishing early never pays less than da
 * success: ``SUCCESS_BONUS`` when the drawer is opened past ``SUCCESS_OPENING`` (0.39 of
   the 0.4 m travel, the paper's Isaac task), which ends the episode.
 
+Episode metrics (``infos["episode"]``, besides return, length and success):
+``max_opening`` (m), ``max_drawer_speed`` (m/s, how hard the drawer was pulled),
+``grasped_fraction`` (steps with the fingers closed on the handle) and ``handle_visible``
+(see ``track_visibility``). Success only asks for the opening, as in the paper: a policy may
+hook the handle instead of gripping it, and these metrics show which it does.
+
 Checkpoints: besides NumPy arrays, ``state_dict`` holds each world's full pybullet state
 (``saveBullet`` bytes, contact caches included) as an object array, and resuming restores
 it; ``tests/test_arm_drawer.py`` checks that a resumed run continues bit for bit.
@@ -178,7 +184,8 @@ class ArmDrawerVecEnv(LayoutVecEnv):
 
     _state_attrs = (
         "cabinet_xy", "targets", "steps",
-        "max_opening", "grasp_steps", "visible_sum", "visible_count", "joint_position",
+        "max_opening", "max_drawer_speed", "grasp_steps", "visible_sum", "visible_count",
+        "joint_position",
         "joint_velocity", "drawer", "grasp_position", "grasp_rotation", "bullet_state",
     )
 
@@ -209,6 +216,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         self.targets = np.zeros((n, 9))  # joint position targets of the motors
         self.steps = np.zeros(n, dtype=np.int64)
         self.max_opening = np.zeros(n)
+        self.max_drawer_speed = np.zeros(n)
         self.grasp_steps = np.zeros(n, dtype=np.int64)
         self.visible_sum = np.zeros(n)
         self.visible_count = np.zeros(n, dtype=np.int64)
@@ -342,6 +350,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
             self.targets[i] = INTEGRATOR.hold(self.joint_position[i])
         self.steps[env_ids] = 0
         self.max_opening[env_ids] = 0.0
+        self.max_drawer_speed[env_ids] = 0.0
         self.grasp_steps[env_ids] = 0
         self.visible_sum[env_ids] = 0.0
         self.visible_count[env_ids] = 0
@@ -374,6 +383,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         self.steps += 1
         opening = self.drawer[:, 0]
         self.max_opening = np.maximum(self.max_opening, opening)
+        self.max_drawer_speed = np.maximum(self.max_drawer_speed, np.abs(self.drawer[:, 1]))
         self.grasp_steps += grasped
         if self.track_visibility:
             ids = np.flatnonzero(self.steps % VISIBILITY_EVERY == 1)
@@ -384,6 +394,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         summary = {
             "success": terminated.astype(np.float64),
             "max_opening": self.max_opening.copy(),
+            "max_drawer_speed": self.max_drawer_speed.copy(),
             "grasped_fraction": self.grasp_steps / np.maximum(self.steps, 1),
         }
         if self.track_visibility:
