@@ -237,3 +237,25 @@ def test_progress_summary_shows_returns_for_tasks_without_success() -> None:
     row.update(task="tunnel_vision", teacher_success=1.0, student_success=0.875)
     assert _summary(row) == "tunnel_vision/l2t_s2 T 1.00 S 0.88"
     assert _summary({**row, "status": "failed"}) == "tunnel_vision/l2t_s2 FAILED"
+
+
+def test_task_metrics_get_their_own_table() -> None:
+    """The arm's handle visibility (any task's own episode metrics), teacher / student."""
+    from sitt_training.matrix import task_table
+
+    def row(method: str, seed: int, visible_t: float, visible_s: float) -> dict:
+        summary = {'episodes': 4, 'success': 1.0, 'return': -60.0, 'length': 23.0}
+        return {'method': method, 'seed': seed, 'status': 'ok', 'teacher_success': 1.0,
+                'student_success': 0.5, 'gap': 0.5, 'env_steps': 100,
+                'student_samples': 100, 'teacher_return': -60.0, 'student_return': -70.0,
+                'teacher': {**summary, 'handle_visible': visible_t, 'grasped_fraction': 0.0},
+                'student': {**summary, 'handle_visible': visible_s, 'grasped_fraction': 0.0}}
+    rows = [row('sitt', 0, 0.9, 0.8), row('sitt', 1, 0.8, 0.6), row('bc', 0, 0.6, 0.5),
+            {'method': 'bc', 'seed': 1, 'status': 'failed', 'attempts': 2, 'error': 'boom'}]
+    table = '\n'.join(task_table(['sitt', 'bc'], [0, 1], rows))
+    assert '| method | handle_visible | grasped_fraction |' in table
+    assert '| sitt | 0.85 / 0.7 | 0 / 0 |' in table
+    assert '| bc | 0.6 / 0.5 | 0 / 0 |' in table
+    # Tasks without metrics of their own get no second table.
+    plain = [{k: v for k, v in r.items() if k not in ('teacher', 'student')} for r in rows]
+    assert 'Task metrics' not in '\n'.join(task_table(['sitt', 'bc'], [0, 1], plain))

@@ -577,7 +577,33 @@ def task_table(methods: Sequence[str], seeds: Sequence[int],
                      f"| {_counts(r['student_samples'] for r in ok)} |")
         failures += [f"- FAILED: `{method}` seed {r['seed']} after {r['attempts']} attempts: "
                      f"{r['error']}" for r in failed]
-    return [*lines, "", budget_note(rows), *([""] + failures if failures else [])]
+    return [*lines, "", budget_note(rows), *metrics_table(methods, rows),
+            *([""] + failures if failures else [])]
+
+
+SUMMARY_KEYS = ("episodes", "success", "return", "length")  # in the main table already
+
+
+def metrics_table(methods: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The task's own episode metrics (e.g. the arm's ``handle_visible``, the quadrotor's
+    ``velocity_angle_deg``), teacher / student, each the mean over seeds of the test
+    means; nothing for tasks without any."""
+    ok = [r for r in rows if r["status"] == "ok" and isinstance(r.get("teacher"), dict)]
+    keys = list(dict.fromkeys(k for r in ok for k in r["teacher"] if k not in SUMMARY_KEYS))
+    if not keys:
+        return []
+    lines = ["", "Task metrics on the test episodes, teacher / student (mean over seeds):", "",
+             "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    def mean(runs: list[dict[str, Any]], role: str, key: str) -> str:
+        values = [r[role][key] for r in runs if key in r[role]]
+        return f"{np.mean(values):.3g}" if values else "–"
+
+    for method in methods:
+        mine = [r for r in ok if r["method"] == method]
+        if mine:
+            cells = [f"{mean(mine, 'teacher', k)} / {mean(mine, 'student', k)}" for k in keys]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot_success(methods: Sequence[str], rows: Sequence[dict[str, Any]], path: Path,
