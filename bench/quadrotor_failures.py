@@ -63,7 +63,7 @@ def _cell(lengths: np.ndarray) -> str:
     return f"{len(lengths)} ({q1} / {q2} / {q3})"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="quadrotor run directories")
     parser.add_argument("--role", choices=ROLES, default="teacher")
@@ -71,9 +71,10 @@ def main() -> int:
     parser.add_argument("--checkpoint", default="best",
                         help="'best' (default), or a model_<iter>.pt path")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"`python bench/quadrotor_failures.py {' '.join(sys.argv[1:])}`\n")
+    shown = sys.argv[1:] if argv is None else argv
+    print(f"`python bench/quadrotor_failures.py {' '.join(shown)}`\n")
     print(f"Failed {args.role} flights of {args.episodes} by cause: count (quartiles of the "
           "step the flight ended at)\n")
     print("| run | success | " + " | ".join(CAUSES) + " |")

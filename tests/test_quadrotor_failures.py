@@ -35,9 +35,7 @@ def test_causes_partition_the_failed_flights(tmp_path, capsys) -> None:
     # Low progress is only possible for flights that lasted the whole episode.
     assert (causes["low progress"] == 150).all()
 
-    sys.argv = ["quadrotor_failures.py", str(run), "--episodes", "4", "--checkpoint",
-                str(run / "model_1.pt")]
-    assert main() == 0
+    assert main([str(run), "--episodes", "4", "--checkpoint", str(run / "model_1.pt")]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| run")]
     assert rows and all(c in rows[0] for c in CAUSES)
 

@@ -19,7 +19,8 @@ from .networks import TeacherStudentPolicy
 from .obs import to_torch
 from .seeds import MAX_TRAIN_SEED, TEST_SEED, VALIDATION_SEED
 
-__all__ = ["MAX_TRAIN_SEED", "ROLES", "TEST_SEED", "VALIDATION_SEED", "EvalResult", "evaluate"]
+__all__ = ["MAX_TRAIN_SEED", "ROLES", "TEST_SEED", "VALIDATION_SEED", "EvalResult",
+           "deterministic_actions", "evaluate"]
 
 ROLES = ("teacher", "student")
 # The student's observations of a batch -> its actions (num_envs, action_dim).
@@ -91,6 +92,17 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
     )
 
 
+@torch.no_grad()
+def deterministic_actions(policy: TeacherStudentPolicy, role: str,
+                          obs: dict[str, Any]) -> np.ndarray:
+    """The ``role``'s deterministic actions for a batch of the task's observations."""
+    if role == "teacher":
+        out = policy.teacher_out(torch.from_numpy(obs["teacher"]))
+    else:
+        out = policy.student_out(to_torch(obs["student"]))
+    return policy.decoder.deterministic(out).numpy()
+
+
 def _run(policy: TeacherStudentPolicy, env: Any, role: str, seed: int,
          layouts: np.ndarray | None, record_traces: bool,
          student_actions: StudentActions | None = None
@@ -112,11 +124,7 @@ def _run(policy: TeacherStudentPolicy, env: Any, role: str, seed: int,
         if student_actions is not None:
             actions = student_actions(obs["student"])
         else:
-            if role == "teacher":
-                out = policy.teacher_out(torch.from_numpy(obs["teacher"]))
-            else:
-                out = policy.student_out(to_torch(obs["student"]))
-            actions = policy.decoder.deterministic(out).numpy()
+            actions = deterministic_actions(policy, role, obs)
         obs, _, _, _, infos = env.step(actions)
         ended = infos.get("_episode", np.zeros(n, dtype=bool)) & ~finished
         if record_traces:
