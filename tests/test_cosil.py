@@ -427,7 +427,8 @@ def test_config_errors_name_the_key(overrides: list[str], message: str) -> None:
         load_config(overrides=["task.name=pendulum", *TINY, *overrides])
 
 
-@pytest.mark.parametrize("task", ["pendulum", "quadrotor_noisy", "half_cheetah"])
+@pytest.mark.parametrize("task", ["pendulum", "quadrotor_noisy", "arm_drawer_noisy",
+                                  "half_cheetah"])
 def test_presets_match_the_l2t_environment_step_budget(task: str) -> None:
     cosil, l2t = load_config(preset_path(task, "cosil")), load_config(preset_path(task, "l2t"))
     assert cosil.method.name == "cosil" and cosil.task.name == task

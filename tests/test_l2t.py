@@ -409,6 +409,24 @@ def test_quadrotor_noisy_is_the_teacher_state_without_a_camera() -> None:
     assert env.inner._camera is None  # nothing was ever rendered
 
 
+def test_arm_drawer_noisy_is_the_teacher_state_without_a_camera(tmp_path: Path) -> None:
+    env = make_task("arm_drawer_noisy", 2, 3, episode_steps=4)
+    obs, _ = env.reset(seed=3)
+    assert obs["teacher"].shape == (2, 23) and obs["student"].shape == (2, 23)
+    np.testing.assert_array_equal(obs["teacher"], env.inner._teacher_obs())
+    assert (np.abs(obs["student"] - obs["teacher"]) <= 0.1 * np.abs(obs["teacher"]) + 1e-6).all()
+    assert not np.array_equal(obs["student"], obs["teacher"])
+    ended = [env.step(np.zeros((2, 8))) for _ in range(4)][-1][4]
+    assert ended["_episode"].all() and "success" in ended["episode"]
+    assert "handle_visible" not in ended["episode"]  # no camera, no visibility rays
+    assert not env.inner.student_mask.any()  # the arm never rendered an image
+    env.close()
+    # The preset trains end to end (4 tiny iterations) and its student evaluates.
+    lines = train_tiny_run("arm_drawer_noisy", "l2t", tmp_path / "run",
+                           [*TINY, "task.kwargs={episode_steps: 10}"])
+    assert "eval/student_success" in lines[1]
+
+
 def test_half_cheetah_task_resumes_exactly_and_reports_no_success() -> None:
     pytest.importorskip("mujoco")
     env = make_task("half_cheetah", 2, 4, episode_steps=30)

@@ -8,9 +8,9 @@
 ``arm_drawer`` (``sitt/ArmDrawer-v0``) needs pybullet at construction (one physics client
 per environment); its module is imported here, pybullet only when an arm env is built.
 
-The L2T tasks (``quadrotor_noisy``, ``pendulum``, ``half_cheetah``; ``noisy_state.py``,
-``gym_state.py``) give the student the teacher's state with L2T noise; ``half_cheetah``
-needs mujoco only when it is built. They are not registered as gymnasium ids.
+The L2T tasks (``quadrotor_noisy``, ``arm_drawer_noisy``, ``pendulum``, ``half_cheetah``;
+``noisy_state.py``, ``gym_state.py``) give the student the teacher's state with L2T noise;
+``half_cheetah`` needs mujoco only when it is built. They are not registered as gymnasium ids.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .base import SingleTaskEnv, TeacherStudentVecEnv
 from .collect_health import CollectHealthVecEnv
 from .color_maze import ColorMazeVecEnv
 from .gym_state import HalfCheetahVecEnv, PendulumVecEnv
-from .noisy_state import QuadrotorNoisyVecEnv
+from .noisy_state import ArmDrawerNoisyVecEnv, QuadrotorNoisyVecEnv
 from .quadrotor import QuadrotorVecEnv
 from .tunnel_vision import TunnelVisionVecEnv
 
@@ -34,6 +34,7 @@ TASKS: dict[str, type[TeacherStudentVecEnv]] = {
     "tunnel_vision": TunnelVisionVecEnv,
     "collect_health": CollectHealthVecEnv,
     "quadrotor_noisy": QuadrotorNoisyVecEnv,
+    "arm_drawer_noisy": ArmDrawerNoisyVecEnv,
     "pendulum": PendulumVecEnv,
     "half_cheetah": HalfCheetahVecEnv,
 }

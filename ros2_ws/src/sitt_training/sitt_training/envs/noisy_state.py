@@ -13,6 +13,8 @@ and stores it with each transition, so that the curriculum can scale it (``noise
 
 ``quadrotor_noisy``: the quadrotor's 28-d privileged state (velocities, attitude, rates,
 previous action, altitude, pillar offsets) for both, noisy for the student.
+``arm_drawer_noisy``: the arm's 23-d privileged state (joint positions and velocities,
+grasp-point-to-handle vector, drawer opening and speed), likewise.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import gymnasium as gym
 import numpy as np
 
 from ..noise import l2t_observation
+from .arm_drawer import EPISODE_STEPS as ARM_EPISODE_STEPS
+from .arm_drawer import ArmDrawerVecEnv
 from .base import TeacherStudentVecEnv
 from .quadrotor import EPISODE_STEPS, OVERSPEED_WEIGHT, QuadrotorVecEnv
 
@@ -112,4 +116,22 @@ class QuadrotorNoisyVecEnv(NoisyStateVecEnv):
                  overspeed_weight: float = OVERSPEED_WEIGHT) -> None:
         super().__init__(QuadrotorVecEnv(num_envs, seed=seed, episode_steps=episode_steps,
                                          overspeed_weight=overspeed_weight),
+                         noise_alpha, seed)
+
+
+class ArmDrawerNoisyVecEnv(NoisyStateVecEnv):
+    """``arm_drawer_noisy``: the drawer task without the camera; the student sees the
+    teacher's 23-d state through L2T noise. ``noise_alpha`` defaults to 0.1, as
+    ``quadrotor_noisy``: the grasp-point-to-handle vector decides the grasp, and 40% of it
+    is several centimetres at the handle. The handle-visibility rays are off by default
+    (no camera to hide the handle from)."""
+
+    # One pybullet world per environment: evaluation runs at most this many at once.
+    max_eval_envs = ArmDrawerVecEnv.max_eval_envs
+
+    def __init__(self, num_envs: int = 1, seed: int = 0, noise_alpha: float = 0.1,
+                 episode_steps: int = ARM_EPISODE_STEPS,
+                 track_visibility: bool = False) -> None:
+        super().__init__(ArmDrawerVecEnv(num_envs, seed=seed, episode_steps=episode_steps,
+                                         track_visibility=track_visibility),
                          noise_alpha, seed)
