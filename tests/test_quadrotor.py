@@ -187,6 +187,41 @@ def test_spaces_and_student_mask():
     env.close()
 
 
+def test_command_frame_teacher_sees_the_same_world_turned():
+    """teacher_frame="command": horizontal vectors turned so the command points along +x;
+    the flight itself and the student's observation are untouched."""
+    world = QuadrotorVecEnv(5, seed=2)
+    turned = QuadrotorVecEnv(5, seed=2, teacher_frame="command")
+    for env in (world, turned):
+        env.set_student_mask(np.ones(5, dtype=bool))
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        actions = rng.uniform(-0.3, 0.3, (5, 4)).astype(np.float32)
+        obs_w, rew_w, *_ = world.step(actions)
+        obs_c, rew_c, *_ = turned.step(actions)
+        np.testing.assert_array_equal(rew_w, rew_c)
+        np.testing.assert_array_equal(obs_w["student"]["state"], obs_c["student"]["state"])
+        np.testing.assert_array_equal(obs_w["student"]["image"], obs_c["student"]["image"])
+    yaw = np.arctan2(world.command[:, 1], world.command[:, 0])
+    c, s = np.cos(yaw), np.sin(yaw)
+    rot = np.stack([np.stack([c, s], 1), np.stack([-s, c], 1)], 1)  # world -> command frame
+    tw, tc = obs_w["teacher"].astype(np.float64), obs_c["teacher"].astype(np.float64)
+    speed = np.linalg.norm(world.command[:, :2], axis=1)
+    np.testing.assert_allclose(tc[:, 3:6], np.stack([speed, 0 * speed, 0 * speed], 1),
+                               atol=1e-6)
+    # velocity, the attitude's two columns and the four pillar offsets, turned
+    for start in (0, 6, 9, 20, 22, 24, 26):
+        xy = np.einsum("nij,nj->ni", rot, tw[:, start:start + 2])
+        np.testing.assert_allclose(tc[:, start:start + 2], xy, atol=1e-5)
+    for start in (2, 5, 8, 11):  # z components
+        np.testing.assert_array_equal(tc[:, start], tw[:, start])
+    np.testing.assert_array_equal(tc[:, 12:20], tw[:, 12:20])  # rates, action, altitude
+    with pytest.raises(ValueError, match="teacher_frame must be one of"):
+        QuadrotorVecEnv(1, teacher_frame="body")
+    world.close()
+    turned.close()
+
+
 def test_seeding_and_batch_size_independence():
     def rollout(seed, n, steps=50):
         env = QuadrotorVecEnv(n, seed=seed)

@@ -37,7 +37,7 @@ import gymnasium as gym
 import numpy as np
 
 from .base import LayoutVecEnv, SingleTaskEnv
-from .fields import ObsField, concat_fields, fields_size
+from .fields import ObsField, concat_fields, field_slices, fields_size
 from .quadrotor_camera import (
     FAR,
     IMAGE_SIZE,
@@ -109,6 +109,10 @@ STUDENT_STATE_FIELDS = [
              "odometry", "pose.pose.position.z", "none"),
 ]
 STATE_DIM = fields_size(STUDENT_STATE_FIELDS)  # 20
+_SLICES = field_slices(STUDENT_STATE_FIELDS)
+# The teacher's frame for horizontal vectors: "world" (the student's), or "command" (the
+# command along +x; see QuadrotorVecEnv._in_command_frame).
+TEACHER_FRAMES = ("world", "command")
 TEACHER_DIM = STATE_DIM + 2 * NUM_PILLARS  # 28
 
 
@@ -127,12 +131,17 @@ class QuadrotorVecEnv(LayoutVecEnv):
 
     def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE,
                  episode_steps: int = EPISODE_STEPS,
-                 overspeed_weight: float = OVERSPEED_WEIGHT) -> None:
+                 overspeed_weight: float = OVERSPEED_WEIGHT,
+                 teacher_frame: str = "world") -> None:
         if episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
         if not overspeed_weight >= 0:
             raise ValueError(f"overspeed_weight must be >= 0, got {overspeed_weight}")
+        if teacher_frame not in TEACHER_FRAMES:
+            raise ValueError(f"teacher_frame must be one of {TEACHER_FRAMES}, got "
+                             f"{teacher_frame!r}")
         self.overspeed_weight = float(overspeed_weight)
+        self.teacher_frame = teacher_frame
         teacher_space = gym.spaces.Box(-np.inf, np.inf, (TEACHER_DIM,), np.float32)
         student_space = gym.spaces.Dict({
             "image": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
@@ -344,8 +353,31 @@ class QuadrotorVecEnv(LayoutVecEnv):
         rel = self.pillar_xy - self.position[:, None, :2]
         order = np.argsort(np.einsum("npk,npk->np", rel, rel), axis=1)
         rel = np.take_along_axis(rel, order[:, :, None], axis=1)
+        state = self._state_vector(slice(None))
+        if self.teacher_frame == "command":
+            state, rel = self._in_command_frame(state, rel)
         pillars = (rel / PILLAR_SCALE).reshape(self.num_envs, -1).astype(np.float32)
-        return np.concatenate([self._state_vector(slice(None)), pillars], axis=1)
+        return np.concatenate([state, pillars], axis=1)
+
+    def _in_command_frame(self, state: np.ndarray, rel: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """The teacher's world-frame values turned about z so that the command points
+        along +x: velocity, command, the attitude's first two columns and the pillar
+        offsets. The task looks the same for every command heading then, so the teacher
+        does not have to learn each heading separately. Body rates, previous action and
+        altitude do not depend on the heading."""
+        yaw = np.arctan2(self.command[:, 1], self.command[:, 0])
+        c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+
+        def turn(xy: np.ndarray) -> np.ndarray:  # (n, k, 2), world -> command frame
+            x, y = xy[..., 0], xy[..., 1]
+            return np.stack([c * x + s * y, c * y - s * x], axis=-1)
+        state = state.copy()
+        for field in ("linear_velocity", "command_velocity", "rotation_xy"):
+            vectors = state[:, _SLICES[field]].reshape(self.num_envs, -1, 3)
+            vectors[..., :2] = turn(vectors[..., :2].astype(np.float64))
+            state[:, _SLICES[field]] = vectors.reshape(self.num_envs, -1)
+        return state, turn(rel)
 
     def _student_obs(self, env_ids: np.ndarray) -> dict[str, np.ndarray]:
         return {"image": self.render_images(env_ids), "state": self._state_vector(env_ids)}
@@ -360,10 +392,12 @@ class QuadrotorEnv(SingleTaskEnv):
 
     def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE,
                  episode_steps: int = EPISODE_STEPS,
-                 overspeed_weight: float = OVERSPEED_WEIGHT) -> None:
+                 overspeed_weight: float = OVERSPEED_WEIGHT,
+                 teacher_frame: str = "world") -> None:
         super().__init__(QuadrotorVecEnv(1, seed=seed, image_size=image_size,
                                          episode_steps=episode_steps,
-                                         overspeed_weight=overspeed_weight))
+                                         overspeed_weight=overspeed_weight,
+                                         teacher_frame=teacher_frame))
 
     def close(self) -> None:
         self.vec.close()  # releases the pybullet renderer
