@@ -30,6 +30,7 @@ from sitt_training.envs.arm_drawer import (
     SUCCESS_OPENING,
     TEACHER_DIM,
     W_GRASP,
+    W_REACH,
     ArmDrawerVecEnv,
     apply_increments,
 )
@@ -311,6 +312,14 @@ def test_reward_term_signs():
     assert all(start[k][0] <= 0.0 for k in shaping) and start["success"][0] == 0.0
     assert start["grasp"][0] == -W_GRASP and not grasped[0]
     assert start["action"][0] == 0.0 and env.reward_terms(np.ones((1, 8)))[0]["action"][0] < 0
+    # The reach term still slopes towards the handle from far away (a hand that drifted off
+    # is pulled back), and ranges over [-1, 0].
+    far = [env.reward_terms(zero)[0]["reach"][0]]
+    for shift in (0.4, 0.8):
+        env.grasp_position[0] = env.handle_positions()[0] + np.array([0.0, 0.0, shift])
+        far.append(env.reward_terms(zero)[0]["reach"][0])
+    assert far[0] > far[1] + 0.05 > far[2] + 0.1 > -W_REACH + 0.1
+    env.sync()
 
     # The gripper at the handle, level, fingers vertical: reach and align near their best.
     opener = ScriptedDrawerOpener(env)

@@ -41,8 +41,10 @@ Observations:
 Rewards per step, each term <= 0 so that finishing early never pays less than dawdling
 (the episode terminates on success), plus a success bonus:
 
-* reach: ``-W_REACH * tanh(d / REACH_SCALE)``, ``d`` the grasp point's distance to the
-  handle centre;
+* reach: ``-W_REACH * mean(tanh(d / REACH_SCALES))``, ``d`` the grasp point's distance to
+  the handle centre: a fine scale for the last centimetres and a coarse one whose slope
+  still pulls the hand back from a metre away (with the fine scale alone, the reward is
+  flat beyond ~0.3 m, and a teacher that had drifted there never came back);
 * align: ``W_ALIGN * (align - 1)``, ``align`` the mean of the approach axis along the
   drawer's inward direction and the finger axis along the vertical (the handle is a
   horizontal bar, gripped from above and below);
@@ -126,7 +128,7 @@ ACTION_NAMES = tuple(f"{name}_increment" for name in ARM_JOINT_NAMES) + ("grippe
 ACTION_UNITS = ("rad",) * 7 + ("m",)
 
 W_REACH = 1.0
-REACH_SCALE = 0.1  # m
+REACH_SCALES = np.array([0.1, 0.5])  # m: fine, coarse
 W_ALIGN = 0.5
 W_GRASP = 0.5
 W_OPEN = 2.0
@@ -418,7 +420,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
                    & (finger_vertical > GRASP_FINGER_VERTICAL))
         opening = self.drawer[:, 0]
         terms = {
-            "reach": W_REACH * -np.tanh(dist / REACH_SCALE),
+            "reach": W_REACH * -np.tanh(dist[:, None] / REACH_SCALES).mean(axis=1),
             "align": W_ALIGN * (align - 1.0),
             "grasp": W_GRASP * (grasped - 1.0),
             "open": W_OPEN * (np.clip(opening / SUCCESS_OPENING, 0.0, 1.0) - 1.0),
