@@ -61,6 +61,10 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     if student_actions is not None and role != "student":
         raise ValueError(f"student_actions is for role 'student', got {role!r}")
+    def act(obs: dict[str, Any]) -> np.ndarray:
+        if student_actions is not None:
+            return student_actions(obs["student"])
+        return deterministic_actions(policy, role, obs)
     batch = getattr(TASKS[task], "max_eval_envs", None) or episodes
     summary: dict[str, list[np.ndarray]] = {}
     traces: list[np.ndarray] = []
@@ -68,8 +72,7 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
     for first in range(0, episodes, batch):
         ids = np.arange(first, min(first + batch, episodes))
         env = make_task(task, num_envs=len(ids), seed=seed, **task_kwargs)
-        part = _run(policy, env, role, seed, ids if first else None, record_traces,
-                    student_actions)
+        part = _run(env, act, role, seed, ids if first else None, record_traces)
         env.close()
         for key, values in part[0].items():
             summary.setdefault(key, []).append(values)
@@ -103,12 +106,12 @@ def deterministic_actions(policy: TeacherStudentPolicy, role: str,
     return policy.decoder.deterministic(out).numpy()
 
 
-def _run(policy: TeacherStudentPolicy, env: Any, role: str, seed: int,
-         layouts: np.ndarray | None, record_traces: bool,
-         student_actions: StudentActions | None = None
+def _run(env: Any, act: Callable[[dict[str, Any]], np.ndarray], role: str, seed: int,
+         layouts: np.ndarray | None, record_traces: bool
          ) -> tuple[dict[str, np.ndarray], list[np.ndarray], np.ndarray | None]:
     """One episode per environment of ``env`` (on environments ``layouts`` of the seed, if
-    given): the episode summaries, and traces and scenes when recorded."""
+    given), acting with ``act(observations)``: the episode summaries, and traces and scenes
+    when recorded."""
     n = env.num_envs
     env.set_student_mask(np.full(n, role == "student"))
     obs, _ = env.reset(seed=seed)
@@ -121,11 +124,7 @@ def _run(policy: TeacherStudentPolicy, env: Any, role: str, seed: int,
     if record_traces:
         _append(traces, env.trace(), finished)
     while not finished.all():
-        if student_actions is not None:
-            actions = student_actions(obs["student"])
-        else:
-            actions = deterministic_actions(policy, role, obs)
-        obs, _, _, _, infos = env.step(actions)
+        obs, _, _, _, infos = env.step(act(obs))
         ended = infos.get("_episode", np.zeros(n, dtype=bool)) & ~finished
         if record_traces:
             live = finished | ended  # ended episodes take their final point below
