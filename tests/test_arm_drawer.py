@@ -71,7 +71,11 @@ def test_cabinet_and_lowpoly_panda_geometry():
         assert drawer[1] == b"drawer_joint" and drawer[2] == p.JOINT_PRISMATIC
         assert (drawer[8], drawer[9]) == pytest.approx((0.0, 0.4))
         handle = p.getJointInfo(cab, aw.HANDLE_LINK, physicsClientId=c)
-        assert handle[2] == p.JOINT_FIXED and handle[16] == aw.DRAWER_LINK  # on the drawer
+        # On the drawer, sliding up and down its front (its height is drawn per episode).
+        assert handle[2] == p.JOINT_PRISMATIC and handle[16] == aw.DRAWER_LINK
+        assert tuple(handle[13]) == pytest.approx((0.0, 0.0, 1.0))
+        limit = (aw.DRAWER_FRONT[2] - aw.HANDLE_SIZE[2]) / 2
+        assert (handle[8], handle[9]) == pytest.approx((-limit, limit), abs=1e-4)
         # Red on the handle only; the carcass and the drawer are brown.
         for shape in p.getVisualShapeData(cab, physicsClientId=c):
             r, g, b, _ = shape[7]
@@ -95,6 +99,18 @@ def test_cabinet_and_lowpoly_panda_geometry():
             expected = aw.handle_position(cabinet_xy, np.array([q]))[0]
             np.testing.assert_allclose(link[4], expected, atol=1e-6)
             np.testing.assert_allclose(expected[:2] - aw.HANDLE_XY, q * normal[:2], atol=1e-9)
+        # A shifted handle is where handle_position says, at the same x and y.
+        for shift in (-aw.HANDLE_SHIFT_RANGE, aw.HANDLE_SHIFT_RANGE):
+            world.reset(cabinet_xy[0], aw.START_JOINTS, shift)
+            link = p.getLinkState(cab, aw.HANDLE_LINK, computeForwardKinematics=1,
+                                  physicsClientId=c)
+            expected = aw.handle_position(cabinet_xy, np.zeros(1), shift)[0]
+            np.testing.assert_allclose(link[4], expected, atol=1e-6)
+            np.testing.assert_allclose(expected[:2], aw.HANDLE_XY, atol=1e-9)
+            assert world.handle_shift() == pytest.approx(shift)
+        with pytest.raises(ValueError, match="off the drawer front"):
+            world.set_handle_shift(0.1)
+        world.reset(cabinet_xy[0], aw.START_JOINTS)
         # The travel is a real limit: a strong motor pulls the drawer out to 0.4 m, no more
         # (the arm turned away, out of the drawer's path).
         away = swung_away(aw.START_JOINTS)
@@ -179,6 +195,46 @@ def test_scripted_grasp_and_pull_opens_the_drawer():
     env.close()
 
 
+def test_handle_height_is_drawn_per_episode_and_holds_under_a_pull():
+    shifted = no_render(ArmDrawerVecEnv(16, seed=2))
+    middle = no_render(ArmDrawerVecEnv(16, seed=2, handle_shift_range=0.0))
+    heights = shifted.scene()[:, 2]
+    assert np.abs(heights).max() <= aw.HANDLE_SHIFT_RANGE
+    assert heights.std() > aw.HANDLE_SHIFT_RANGE / 4  # spread over the range
+    # The height is drawn last: the cabinets and the arms are the fixed handle's layouts.
+    np.testing.assert_array_equal(shifted.scene()[:, :2], middle.scene()[:, :2])
+    np.testing.assert_array_equal(middle.scene()[:, 2], 0.0)
+    np.testing.assert_array_equal(shifted.joint_position, middle.joint_position)
+    np.testing.assert_allclose(shifted.handle_positions() - middle.handle_positions(),
+                               np.stack([0 * heights, 0 * heights, heights], axis=1),
+                               atol=1e-12)
+    middle.close()
+    with pytest.raises(ValueError, match="handle_shift_range"):
+        ArmDrawerVecEnv(1, handle_shift_range=0.2)
+    # The scripted opener at the highest and lowest handle, at the near and the far corner
+    # of the layout box: every drawer opens, and the locked handle stays put (< 3 mm).
+    env = no_render(ArmDrawerVecEnv(4, seed=0))
+    for i, (corner, height) in enumerate([(-1, -1), (-1, 1), (1, -1), (1, 1)]):
+        cabinet = aw.cabinet_position((aw.HANDLE_XY + corner * aw.CABINET_RANGE)[None])[0]
+        env.cabinet_xy[i], env.handle_shift[i] = cabinet, height * aw.HANDLE_SHIFT_RANGE
+        env.worlds[i].reset(cabinet, aw.START_JOINTS, env.handle_shift[i])
+    env.sync()
+    env.targets[:] = env.joint_position
+    opener = ScriptedDrawerOpener(env)
+    opened, drift = np.zeros(4, dtype=bool), 0.0
+    for _ in range(EPISODE_STEPS):
+        _, _, terminated, _, _ = env.step(opener.act())
+        opened |= terminated
+        drift = max(drift, max(abs(w.handle_shift() - s)
+                               for w, s in zip(env.worlds, env.handle_shift, strict=True)))
+        if opened.all():
+            break
+    assert opened.all()
+    assert drift < 3e-3
+    env.close()
+    shifted.close()
+
+
 def test_state_dict_continues_exactly_while_grasping():
     env = ArmDrawerVecEnv(2, seed=7)
     env.set_student_mask(np.array([True, False]))
@@ -233,10 +289,10 @@ def test_an_episode_does_not_depend_on_the_one_before():
                          physicsClientId=world.client)
         return env
 
-    busy = undamped(no_render(ArmDrawerVecEnv(1, seed=TEST_SEED)))
+    busy = undamped(no_render(ArmDrawerVecEnv(1, seed=TEST_SEED, handle_shift_range=0.0)))
     replay(busy, 0)
     after_another = replay(busy, 25)
-    fresh = undamped(no_render(ArmDrawerVecEnv(1, seed=TEST_SEED)))
+    fresh = undamped(no_render(ArmDrawerVecEnv(1, seed=TEST_SEED, handle_shift_range=0.0)))
     np.testing.assert_array_equal(after_another, replay(fresh, 25))
     busy.close()
     fresh.close()

@@ -1,9 +1,11 @@
 """Vision-based drawer opening with a Franka Panda (SITT paper, manipulation task).
 
 The arm must open the top drawer of a cabinet whose position is drawn per episode
-(``arm_world``: +-0.15 m by +-0.1 m around a nominal place). The teacher knows where the
-handle is; the student sees it only in a 64x64 camera image taken from beside the arm,
-where some arm poses hide the handle.
+(``arm_world``: +-0.15 m by +-0.1 m around a nominal place), and so is the handle's height
+on the drawer front (+-``HANDLE_SHIFT_RANGE``, 0.06 m; ``handle_shift_range=0`` keeps it in
+the middle, the paper's cabinet). The teacher knows where the handle is; the student
+sees it only in a 64x64 camera image taken from beside the arm, where some arm poses hide
+the handle, and nothing else in the image tells where it is.
 
 Actions (8, in [-1, 1]): joint-position increments. ``a[0:7]`` move the targets of the
 seven arm joints by up to ``ARM_SPEED * CONTROL_DT`` per step, ``a[7]`` moves both finger
@@ -86,6 +88,7 @@ from .arm_world import (
     CONTROL_DT,
     FAR,
     HANDLE_POST_Y,
+    HANDLE_SHIFT_RANGE,
     HANDLE_SIZE,
     IMAGE_SIZE,
     JOINT_LOWER,
@@ -172,12 +175,13 @@ class ArmDrawerVecEnv(LayoutVecEnv):
     """A batch of Panda-and-cabinet worlds, one pybullet client each.
 
     Episode ``k`` of environment ``i`` starts from the layout drawn from ``(seed, i, k)``
-    (cabinet position, initial joints), so results for a seed do not depend on the batch
-    size, and the physics of each world is restored to the same empty scene at every reset
-    (bitwise-identical episodes for identical actions). ``episode_steps`` shortens episodes
-    (tests, benchmarks); ``track_visibility`` (on by default) casts three rays every
-    ``VISIBILITY_EVERY`` steps per environment for the ``handle_visible`` episode metric
-    (the mean fraction of the handle the camera saw). ``action_mode="targets"``: actions
+    (cabinet position, handle place, initial joints), so results for a seed do not depend
+    on the batch size, and the physics of each world is restored to the same empty scene at
+    every reset (bitwise-identical episodes for identical actions). ``episode_steps``
+    shortens episodes (tests, benchmarks); ``handle_shift_range`` bounds the handle's height
+    above or below the middle of the drawer front (m, ``arm_world.HANDLE_SHIFT_RANGE``); ``track_visibility`` (on by
+    default) casts three rays every ``VISIBILITY_EVERY`` steps per environment for the
+    ``handle_visible`` episode metric (the mean fraction of the handle the camera saw). ``action_mode="targets"``: actions
     are absolute joint targets ``(num_envs, 9)`` (the sim bridge; see the module docstring).
     """
 
@@ -185,7 +189,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
     max_eval_envs = 32
 
     _state_attrs = (
-        "cabinet_xy", "targets", "steps",
+        "cabinet_xy", "handle_shift", "targets", "steps",
         "max_opening", "max_drawer_speed", "grasp_steps", "visible_sum", "visible_count",
         "joint_position",
         "joint_velocity", "drawer", "grasp_position", "grasp_rotation", "bullet_state",
@@ -193,7 +197,8 @@ class ArmDrawerVecEnv(LayoutVecEnv):
 
     def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE,
                  episode_steps: int = EPISODE_STEPS, track_visibility: bool = True,
-                 action_mode: str = "increments") -> None:
+                 action_mode: str = "increments",
+                 handle_shift_range: float = HANDLE_SHIFT_RANGE) -> None:
         if episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
         if action_mode not in ACTION_MODES:
@@ -214,7 +219,9 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         self.track_visibility = bool(track_visibility)
         n = num_envs
         self.worlds = [ArmWorld(image_size) for _ in range(n)]
+        self.handle_shift_range = float(handle_shift_range)
         self.cabinet_xy = np.zeros((n, 2))
+        self.handle_shift = np.zeros(n)  # m, handle height above the front's middle
         self.targets = np.zeros((n, 9))  # joint position targets of the motors
         self.steps = np.zeros(n, dtype=np.int64)
         self.max_opening = np.zeros(n)
@@ -244,8 +251,14 @@ class ArmDrawerVecEnv(LayoutVecEnv):
 
     @bullet_state.setter
     def bullet_state(self, value: np.ndarray) -> None:
-        for world, data in zip(self.worlds, value, strict=True):
-            world.load_bytes(bytes(data))
+        for world, data, shift in zip(self.worlds, value, self.handle_shift, strict=True):
+            world.load_bytes(bytes(data), float(shift))
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        # The worlds last: restoring them locks each handle at the loaded ``handle_shift``.
+        super().load_state_dict({k: v for k, v in state.items() if k != "bullet_state"})
+        if "bullet_state" in state:
+            super().load_state_dict({"bullet_state": state["bullet_state"]})
 
     def joint_states(self, ids: np.ndarray) -> dict[str, Any]:
         """ROS-facing joint state of the given arms (``sensor_msgs/JointState`` order)."""
@@ -260,7 +273,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
 
     def handle_positions(self) -> np.ndarray:
         """Handle centres ``(num_envs, 3)``, world (= robot base) frame."""
-        return handle_position(self.cabinet_xy, self.drawer[:, 0])
+        return handle_position(self.cabinet_xy, self.drawer[:, 0], self.handle_shift)
 
     def render_images(self, ids: np.ndarray) -> np.ndarray:
         """Camera images ``(n, H, W, 3)`` uint8 of the given environments."""
@@ -281,8 +294,9 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         return np.array([self.worlds[i].handle_visible(rows[k]) for k, i in enumerate(ids)])
 
     def scene(self) -> np.ndarray:
-        """Cabinet positions ``(num_envs, 2)`` (floor below the carcass centre)."""
-        return self.cabinet_xy.copy()
+        """Per env ``[cabinet x, y, handle shift]``: where the cabinet stands (floor below
+        the carcass centre) and its handle's height above the drawer front's middle (m)."""
+        return np.concatenate([self.cabinet_xy, self.handle_shift[:, None]], axis=1)
 
     def trace(self) -> np.ndarray:
         """Per env ``[grasp x, y, z, drawer opening]``."""
@@ -343,9 +357,9 @@ class ArmDrawerVecEnv(LayoutVecEnv):
     def _reset_envs(self, env_ids: np.ndarray) -> None:
         env_ids = np.asarray(env_ids, dtype=np.int64)
         for i, rng in zip(env_ids, self._episode_rngs(env_ids), strict=True):
-            cabinet_xy, joints = sample_layout(rng)
-            self.cabinet_xy[i] = cabinet_xy
-            self.worlds[i].reset(cabinet_xy, joints)
+            cabinet_xy, joints, shift = sample_layout(rng, self.handle_shift_range)
+            self.cabinet_xy[i], self.handle_shift[i] = cabinet_xy, shift
+            self.worlds[i].reset(cabinet_xy, joints, shift)
             self._read(i)
             # The measured joints (bitwise ``joints``: the arm starts at rest), as the policy
             # node starts its targets.
@@ -456,9 +470,11 @@ class ArmDrawerEnv(SingleTaskEnv):
     """A single arm for ``gymnasium.make("sitt/ArmDrawer-v0")``."""
 
     def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE,
-                 episode_steps: int = EPISODE_STEPS, action_mode: str = "increments") -> None:
+                 episode_steps: int = EPISODE_STEPS, action_mode: str = "increments",
+                 handle_shift_range: float = HANDLE_SHIFT_RANGE) -> None:
         super().__init__(ArmDrawerVecEnv(1, seed=seed, image_size=image_size,
-                                         episode_steps=episode_steps, action_mode=action_mode))
+                                         episode_steps=episode_steps, action_mode=action_mode,
+                                         handle_shift_range=handle_shift_range))
 
     def close(self) -> None:
         self.vec.close()  # disconnects the pybullet client

@@ -5,7 +5,8 @@ the world frame, which is the robot's base frame ``panda_link0`` (x forward, z u
 pedestal: the floor lies ``PEDESTAL_HEIGHT`` below (the SITT paper raised the arm by
 0.4 m to make it occlude the camera more). In front of it stands a brown cabinet built
 from boxes (pybullet ships none): a carcass and one top drawer on a prismatic joint with
-``DRAWER_TRAVEL`` of travel and a red bar handle. Nothing else has a handle or a knob.
+``DRAWER_TRAVEL`` of travel and a red bar handle, whose height on the drawer front is
+drawn per episode. Nothing else has a handle or a knob.
 
 Speed choices (measured, see PLATFORM.md):
 
@@ -76,6 +77,18 @@ DRAWER_TOP_GAP = 0.02  # m between the drawer front's top and the carcass top
 HANDLE_SIZE = np.array([0.02, 0.16, 0.02])  # m: bar depth, length, height
 HANDLE_STANDOFF = 0.05  # m, drawer front face to the bar's centre
 HANDLE_POST_Y = 0.07  # m, posts at +-this along the bar
+# The handle's height on the drawer front is drawn per episode, uniform in
+# +-HANDLE_SHIFT_RANGE around the middle (a vertical prismatic joint, locked at each reset).
+# With the handle always in the middle, the cabinet's outline told a student where the
+# handle was even when the arm hid it (a BC student matched its teacher, 0.98 vs 0.99); now
+# only the handle does. The fingers close on the bar from above and below with an 8 cm
+# opening, so a student that aims at the middle regardless misses in most layouts. Height,
+# not a place along the front: shifting the bar sideways moves the cabinet body sideways
+# for the same handle position, and the opened drawer then ran into the robot's shoulder in
+# the near layouts (measured with the scripted opener).
+HANDLE_SHIFT_RANGE = 0.075  # m
+HANDLE_SHIFT_LIMIT = (DRAWER_FRONT[2] - HANDLE_SIZE[2]) / 2.0  # m, the bar stays on the front
+HANDLE_LOCK_FORCE = 500.0  # N, of the motor holding the handle at its place
 # Drawer joint origin (closed) and the handle centre, both in the cabinet frame.
 DRAWER_ORIGIN = np.array([CARCASS_SIZE[0] / 2.0, 0.0,
                           CARCASS_SIZE[2] - DRAWER_TOP_GAP - DRAWER_FRONT[2] / 2.0])
@@ -264,7 +277,8 @@ def _inertial(mass: float, size: float = 0.1) -> str:
 
 
 def cabinet_urdf() -> str:
-    """The cabinet: ``carcass`` (base), ``drawer`` (prismatic, +x) and ``handle`` (fixed)."""
+    """The cabinet: ``carcass`` (base), ``drawer`` (prismatic, +x) and ``handle``
+    (prismatic up the front, +z, locked per episode: ``ArmWorld.set_handle_shift``)."""
     d, w, h = CARCASS_SIZE
     t, fw, fh = DRAWER_FRONT
     wall = 0.01
@@ -295,9 +309,11 @@ def cabinet_urdf() -> str:
     <origin xyz="{o[0]:.4f} {o[1]:.4f} {o[2]:.4f}"/><axis xyz="1 0 0"/>
     <limit lower="0" upper="{DRAWER_TRAVEL}" effort="1000" velocity="5"/>
   </joint>
-  <joint name="handle_joint" type="fixed">
+  <joint name="handle_joint" type="prismatic">
     <parent link="drawer"/><child link="handle"/>
-    <origin xyz="{HANDLE_IN_DRAWER[0]:.4f} 0 0"/>
+    <origin xyz="{HANDLE_IN_DRAWER[0]:.4f} 0 0"/><axis xyz="0 0 1"/>
+    <limit lower="{-HANDLE_SHIFT_LIMIT:.4f}" upper="{HANDLE_SHIFT_LIMIT:.4f}" effort="1000"
+           velocity="1"/>
   </joint>
 </robot>
 """
@@ -316,15 +332,17 @@ def cabinet_position(handle_xy: np.ndarray, cabinet_yaw: float = CABINET_YAW) ->
 
 
 def handle_position(cabinet_xy: np.ndarray, drawer_q: np.ndarray,
+                    handle_shift: np.ndarray | float = 0.0,
                     cabinet_yaw: float = CABINET_YAW) -> np.ndarray:
     """World position ``(n, 3)`` of the handle centre for cabinets at ``cabinet_xy``
-    ``(n, 2)`` (floor below the carcass centre) with the drawer out by ``drawer_q``."""
+    ``(n, 2)`` (floor below the carcass centre) with the drawer out by ``drawer_q`` and
+    the handle raised by ``handle_shift`` (m) from the middle of the drawer front."""
     c, s = math.cos(cabinet_yaw), math.sin(cabinet_yaw)
     local_x = HANDLE_CLOSED[0] + np.asarray(drawer_q, dtype=np.float64)
     out = np.empty((len(cabinet_xy), 3))
     out[:, 0] = cabinet_xy[:, 0] + c * local_x - s * HANDLE_CLOSED[1]
     out[:, 1] = cabinet_xy[:, 1] + s * local_x + c * HANDLE_CLOSED[1]
-    out[:, 2] = HANDLE_CLOSED[2] - PEDESTAL_HEIGHT
+    out[:, 2] = HANDLE_CLOSED[2] - PEDESTAL_HEIGHT + np.asarray(handle_shift, dtype=np.float64)
     return out
 
 
@@ -333,13 +351,20 @@ def drawer_normal(cabinet_yaw: float = CABINET_YAW) -> np.ndarray:
     return np.array([math.cos(cabinet_yaw), math.sin(cabinet_yaw), 0.0])
 
 
-def sample_layout(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One episode's cabinet position ``(2,)`` and initial joint positions ``(9,)``."""
+def sample_layout(rng: np.random.Generator, handle_shift_range: float = HANDLE_SHIFT_RANGE
+                  ) -> tuple[np.ndarray, np.ndarray, float]:
+    """One episode's cabinet position ``(2,)``, initial joint positions ``(9,)`` and the
+    handle's height above the middle of the drawer front (m). The shift is drawn last, so a
+    range of 0 gives the layouts of the fixed handle bit for bit."""
+    if not 0.0 <= handle_shift_range <= HANDLE_SHIFT_LIMIT:
+        raise ValueError(f"handle_shift_range must be in [0, {HANDLE_SHIFT_LIMIT:.3f}] m, "
+                         f"got {handle_shift_range}")
     handle_xy = HANDLE_XY + rng.uniform(-CABINET_RANGE, CABINET_RANGE)
     joints = START_JOINTS.copy()
     joints[:7] += rng.uniform(-START_NOISE, START_NOISE, 7)
     joints = np.clip(joints, JOINT_LOWER, JOINT_UPPER)
-    return cabinet_position(handle_xy[None])[0], joints
+    shift = float(rng.uniform(-handle_shift_range, handle_shift_range))
+    return cabinet_position(handle_xy[None])[0], joints, shift
 
 
 def look_at_rotation(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -438,9 +463,11 @@ class ArmWorld:
                           physicsClientId=c)
 
     # ------------------------------------------------------------------- episodes
-    def reset(self, cabinet_xy: np.ndarray, joints: np.ndarray) -> None:
-        """Start an episode: the scene as built, the cabinet moved, the arm at ``joints``
-        (9 values) at rest, the drawer closed."""
+    def reset(self, cabinet_xy: np.ndarray, joints: np.ndarray, handle_shift: float = 0.0
+              ) -> None:
+        """Start an episode: the scene as built, the cabinet moved, its handle raised by
+        ``handle_shift`` (m) from the middle of the drawer front, the arm at ``joints`` (9
+        values) at rest, the drawer closed."""
         p, c = self._p, self.client
         p.restoreState(self._initial_state, physicsClientId=c)
         p.resetBasePositionAndOrientation(
@@ -448,7 +475,33 @@ class ArmWorld:
             yaw_quaternion(CABINET_YAW), physicsClientId=c)
         self.set_joints(joints)
         self.set_drawer(0.0)
+        self.set_handle_shift(handle_shift)
         self._drop_collision_pairs()
+
+    def set_handle_shift(self, shift: float) -> None:
+        """Raise the handle ``shift`` (m) from the middle of the drawer front and lock it
+        there: both joint
+        limits at ``shift`` and a stiff position motor (limits and motors are not part of a
+        saved state; ``load_bytes`` locks the handle again)."""
+        p, c = self._p, self.client
+        if abs(shift) > HANDLE_SHIFT_LIMIT:
+            raise ValueError(f"handle shift {shift} m is off the drawer front "
+                             f"(+-{HANDLE_SHIFT_LIMIT:.3f} m)")
+        p.resetJointState(self.cabinet, HANDLE_LINK, float(shift), 0.0, physicsClientId=c)
+        self._lock_handle(shift)
+
+    def _lock_handle(self, shift: float) -> None:
+        p, c = self._p, self.client
+        p.changeDynamics(self.cabinet, HANDLE_LINK, jointLowerLimit=float(shift),
+                         jointUpperLimit=float(shift), physicsClientId=c)
+        p.setJointMotorControl2(self.cabinet, HANDLE_LINK, p.POSITION_CONTROL,
+                                targetPosition=float(shift), force=HANDLE_LOCK_FORCE,
+                                positionGain=1.0, physicsClientId=c)
+
+    def handle_shift(self) -> float:
+        """The handle's height above the middle of the drawer front (m, its joint)."""
+        return float(self._p.getJointState(self.cabinet, HANDLE_LINK,
+                                           physicsClientId=self.client)[0])
 
     def _drop_collision_pairs(self) -> None:
         """Start the episode with no broadphase pairs and no contact manifolds, as a fresh
@@ -535,13 +588,17 @@ class ArmWorld:
             with open(path, "rb") as f:
                 return f.read()
 
-    def load_bytes(self, data: bytes) -> None:
+    def load_bytes(self, data: bytes, handle_shift: float) -> None:
+        """Restore a ``save_bytes`` state, the handle locked at ``handle_shift`` (m): the
+        episode's height, which the caller keeps (a state holds the joint's position, a
+        few tenths of a millimetre off under a pull, and not the lock)."""
         p = self._p
         with tempfile.TemporaryDirectory(prefix="sitt_arm_state_") as folder:
             path = os.path.join(folder, "state.bullet")
             with open(path, "wb") as f:
                 f.write(data)
             p.restoreState(fileName=path, physicsClientId=self.client)
+        self._lock_handle(handle_shift)
 
     def close(self) -> None:
         client = getattr(self, "client", None)
