@@ -175,14 +175,15 @@ class ArmDrawerVecEnv(LayoutVecEnv):
     """A batch of Panda-and-cabinet worlds, one pybullet client each.
 
     Episode ``k`` of environment ``i`` starts from the layout drawn from ``(seed, i, k)``
-    (cabinet position, handle place, initial joints), so results for a seed do not depend
+    (cabinet position, handle height, initial joints), so results for a seed do not depend
     on the batch size, and the physics of each world is restored to the same empty scene at
     every reset (bitwise-identical episodes for identical actions). ``episode_steps``
     shortens episodes (tests, benchmarks); ``handle_shift_range`` bounds the handle's height
-    above or below the middle of the drawer front (m, ``arm_world.HANDLE_SHIFT_RANGE``); ``track_visibility`` (on by
-    default) casts three rays every ``VISIBILITY_EVERY`` steps per environment for the
-    ``handle_visible`` episode metric (the mean fraction of the handle the camera saw). ``action_mode="targets"``: actions
-    are absolute joint targets ``(num_envs, 9)`` (the sim bridge; see the module docstring).
+    above or below the middle of the drawer front (m, ``arm_world.HANDLE_SHIFT_RANGE``);
+    ``track_visibility`` (on by default) casts three rays every ``VISIBILITY_EVERY`` steps
+    per environment for the ``handle_visible`` episode metric (the mean fraction of the
+    handle the camera saw). ``action_mode="targets"``: actions are absolute joint targets
+    ``(num_envs, 9)`` (the sim bridge; see the module docstring).
     """
 
     # ~31 MB per pybullet world: evaluation flies its episodes 32 worlds at a time.
