@@ -64,10 +64,15 @@ def solve_ik(world: ArmWorld, position: np.ndarray, rotation: np.ndarray,
 
 
 class ScriptedDrawerOpener:
-    """Call ``act()`` once per step of ``env``; ``reset(ids)`` after those envs reset."""
+    """Call ``act()`` once per step of ``env``; ``reset(ids)`` after those envs reset.
 
-    def __init__(self, env: ArmDrawerVecEnv) -> None:
+    ``middle_height=True`` aims at the middle of the drawer front's height instead of at
+    the handle (a grasp that does not know the handle's height, as a student that cannot
+    see it; ``bench/arm_handle_height.py``)."""
+
+    def __init__(self, env: ArmDrawerVecEnv, middle_height: bool = False) -> None:
         self.env = env
+        self.middle_height = middle_height
         self.phase = np.zeros(env.num_envs, dtype=np.int64)
         self.closing = np.zeros(env.num_envs, dtype=np.int64)
 
@@ -87,6 +92,8 @@ class ScriptedDrawerOpener:
         env = self.env
         actions = np.zeros((env.num_envs, 8))
         handles = env.handle_positions()
+        if self.middle_height:
+            handles[:, 2] -= env.handle_shift
         normal = drawer_normal()
         for i in range(env.num_envs):
             x, rot, q = env.grasp_position[i], env.grasp_rotation[i], env.joint_position[i]

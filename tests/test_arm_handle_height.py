@@ -1,0 +1,35 @@
+"""bench/arm_handle_height.py: the scripted opener with and without the handle's height."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sitt_training.envs.arm_drawer import ArmDrawerVecEnv
+from sitt_training.envs.arm_world import HANDLE_SHIFT_RANGE
+from sitt_training.evaluation import TEST_SEED
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from arm_handle_height import main, opener_successes  # noqa: E402
+
+
+def test_not_knowing_the_handle_height_fails_where_it_is_far_from_the_middle(capsys):
+    heights, seeing = opener_successes(6, middle_height=False, batch=4)
+    # Layout k is environment k's first episode of the test seed, in batches of 4 too.
+    reference = ArmDrawerVecEnv(6, seed=TEST_SEED, track_visibility=False)
+    np.testing.assert_array_equal(heights, reference.handle_shift)
+    reference.close()
+    assert seeing.all()
+    # Aiming at the middle: a handle far off it is missed (the test seed has three
+    # handles more than 0.05 m off the middle in its first six layouts).
+    far = np.abs(heights) > 0.05
+    assert far.sum() >= 2
+    blind_heights, blind = opener_successes(6, middle_height=True, batch=6)
+    np.testing.assert_array_equal(blind_heights, heights)
+    assert not blind[far].any()
+    assert blind[np.abs(heights) < 0.02].all()
+    assert main(["--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"| {-HANDLE_SHIFT_RANGE:+.3f} .. " in out and "| all | 2 |" in out
