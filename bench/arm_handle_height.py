@@ -1,26 +1,31 @@
-"""How much does seeing the handle matter in ``arm_drawer``? The scripted opener, once
-aiming at the handle and once at the middle of the drawer front's height (as a grasp that
-cannot see where the handle sits), in the same test layouts.
+"""How much does seeing the handle matter in ``arm_drawer``? Success by the handle's
+height: the scripted opener, once aiming at the handle and once at the middle of the drawer
+front's height (as a grasp that cannot see where the handle sits), and the teachers and
+students of trained runs, all in the same test layouts.
 
-    python bench/arm_handle_height.py --episodes 64
+    python bench/arm_handle_height.py --episodes 100 runs/arm_trial4_sitt_s0 runs/arm_trial4_bc_s0
 
 Both openers are privileged otherwise (they know the cabinet's place exactly), so the gap
 between them is what not knowing the handle's height alone costs a grasp of this kind. The
-table splits the layouts by handle height (thirds of ``HANDLE_SHIFT_RANGE``).
+table splits the layouts by handle height (thirds of ``HANDLE_SHIFT_RANGE``); runs are
+evaluated as ``sitt-eval`` does (``TEST_SEED``, deterministic, ``--checkpoint``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
+from sitt_training.cli import load_run
 from sitt_training.envs.arm_drawer import EPISODE_STEPS, ArmDrawerVecEnv
 from sitt_training.envs.arm_scripted import ScriptedDrawerOpener
 from sitt_training.envs.arm_world import HANDLE_SHIFT_RANGE
-from sitt_training.evaluation import TEST_SEED
+from sitt_training.evaluation import ROLES, TEST_SEED, evaluate
 
 
 def opener_successes(episodes: int, middle_height: bool, seed: int = TEST_SEED,
@@ -52,24 +57,58 @@ def opener_successes(episodes: int, middle_height: bool, seed: int = TEST_SEED,
     return np.concatenate(heights), np.concatenate(successes)
 
 
+def run_successes(run_dir: Path, role: str, episodes: int, checkpoint: str | None
+                  ) -> tuple[str, np.ndarray, np.ndarray]:
+    """A trained run's ``role`` in the first ``episodes`` test layouts: its label, the
+    handle heights (m) and the successes."""
+    cfg, policy, _ = load_run(run_dir, None if checkpoint is None else Path(checkpoint))
+    if cfg.task.name != "arm_drawer":
+        raise ValueError(f"{run_dir} is a {cfg.task.name} run, not an arm_drawer run")
+    result = evaluate(policy, cfg.task.name, cfg.task.kwargs, role, episodes,
+                      record_traces=True)
+    assert result.scenes is not None
+    label = f"{cfg.method.name} s{cfg.train.seed} {role[0].upper()}"
+    return label, result.scenes[:, 2], result.per_episode["success"] > 0.5
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="*", type=Path, help="arm_drawer run directories")
     parser.add_argument("--episodes", type=int, default=64)
+    parser.add_argument("--roles", nargs="+", choices=ROLES, default=list(ROLES))
+    parser.add_argument("--checkpoint", default="best",
+                        help="'best' (default), or a model_<iter>.pt path")
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    torch.set_num_threads(1)
     heights, seeing = opener_successes(args.episodes, middle_height=False)
     _, blind = opener_successes(args.episodes, middle_height=True)
+    columns = [("scripted, aims at the handle", seeing), ("scripted, aims at the middle", blind)]
+    for run in args.runs:
+        for role in args.roles:
+            try:
+                label, run_heights, success = run_successes(run, role, args.episodes,
+                                                            args.checkpoint)
+            except (FileNotFoundError, ValueError) as err:
+                print(f"error: {run}: {err}", file=sys.stderr)
+                return 1
+            if not np.array_equal(run_heights, heights):  # a run with other task kwargs
+                print(f"error: {run}: its test layouts differ from the default task's",
+                      file=sys.stderr)
+                return 1
+            columns.append((label, success))
     edges = np.linspace(-HANDLE_SHIFT_RANGE, HANDLE_SHIFT_RANGE, 4)
     band = np.clip(np.digitize(heights, edges[1:-1]), 0, 2)
-    print("| handle height [m] | layouts | aims at the handle | aims at the middle |")
-    print("|---|---|---|---|")
+    print("| handle height [m] | layouts | " + " | ".join(c[0] for c in columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
     for k in range(3):
         rows = band == k
         if rows.any():
-            print(f"| {edges[k]:+.3f} .. {edges[k + 1]:+.3f} | {rows.sum()} "
-                  f"| {seeing[rows].mean():.2f} | {blind[rows].mean():.2f} |")
-    print(f"| all | {len(heights)} | {seeing.mean():.2f} | {blind.mean():.2f} |")
+            print(f"| {edges[k]:+.3f} .. {edges[k + 1]:+.3f} | {rows.sum()} | "
+                  + " | ".join(f"{c[1][rows].mean():.2f}" for c in columns) + " |")
+    print(f"| all | {len(heights)} | " + " | ".join(f"{c[1].mean():.2f}" for c in columns)
+          + " |")
     return 0
 
 

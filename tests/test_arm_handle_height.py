@@ -5,14 +5,17 @@ from pathlib import Path
 
 import numpy as np
 
+from sitt_training.config import load_config
 from sitt_training.envs.arm_drawer import ArmDrawerVecEnv
 from sitt_training.envs.arm_world import HANDLE_SHIFT_RANGE
 from sitt_training.evaluation import TEST_SEED
+from sitt_training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 from arm_handle_height import main, opener_successes  # noqa: E402
+from test_arm_occlusion import TINY  # noqa: E402  (a one-iteration arm_drawer BC run)
 
 
 def test_not_knowing_the_handle_height_fails_where_it_is_far_from_the_middle(capsys):
@@ -33,3 +36,20 @@ def test_not_knowing_the_handle_height_fails_where_it_is_far_from_the_middle(cap
     assert main(["--episodes", "2"]) == 0
     out = capsys.readouterr().out
     assert f"| {-HANDLE_SHIFT_RANGE:+.3f} .. " in out and "| all | 2 |" in out
+
+
+def test_trained_runs_by_handle_height(tmp_path, capsys):
+    run = tmp_path / "run"
+    Trainer(load_config(overrides=TINY), run, show_progress=False).train()
+    assert main([str(run), "--episodes", "2", "--checkpoint", str(run / "model_1.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "| bc s0 T | bc s0 S |" in out
+    # Six-step episodes of an untrained policy open nothing.
+    assert out.splitlines()[-1].endswith("| 0.00 | 0.00 |")
+    other = tmp_path / "other"
+    Trainer(load_config(overrides=[*TINY, "task.kwargs={episode_steps: 6, "
+                                   "handle_shift_range: 0.0}"]), other,
+            show_progress=False).train()
+    assert main([str(other), "--episodes", "2", "--checkpoint",
+                 str(other / "model_1.pt")]) == 1
+    assert "test layouts differ" in capsys.readouterr().err
