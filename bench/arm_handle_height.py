@@ -27,6 +27,8 @@ from sitt_training.envs.arm_scripted import ScriptedDrawerOpener
 from sitt_training.envs.arm_world import HANDLE_SHIFT_RANGE
 from sitt_training.evaluation import ROLES, TEST_SEED, evaluate
 
+MOVED = 0.1  # m: a failed episode that opened the drawer this far had hold of the handle
+
 
 def opener_successes(episodes: int, middle_height: bool, seed: int = TEST_SEED,
                      batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -58,9 +60,10 @@ def opener_successes(episodes: int, middle_height: bool, seed: int = TEST_SEED,
 
 
 def run_successes(run_dir: Path, role: str, episodes: int, checkpoint: str | None
-                  ) -> tuple[str, np.ndarray, np.ndarray]:
+                  ) -> tuple[str, np.ndarray, dict[str, np.ndarray]]:
     """A trained run's ``role`` in the first ``episodes`` test layouts: its label, the
-    handle heights (m) and the successes."""
+    handle heights (m) and the per-episode summaries (``success``, ``l``,
+    ``max_opening``, ...)."""
     cfg, policy, _ = load_run(run_dir, None if checkpoint is None else Path(checkpoint))
     if cfg.task.name != "arm_drawer":
         raise ValueError(f"{run_dir} is a {cfg.task.name} run, not an arm_drawer run")
@@ -68,7 +71,7 @@ def run_successes(run_dir: Path, role: str, episodes: int, checkpoint: str | Non
                       record_traces=True)
     assert result.scenes is not None
     label = f"{cfg.method.name} s{cfg.train.seed} {role[0].upper()}"
-    return label, result.scenes[:, 2], result.per_episode["success"] > 0.5
+    return label, result.scenes[:, 2], result.per_episode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,11 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     heights, seeing = opener_successes(args.episodes, middle_height=False)
     _, blind = opener_successes(args.episodes, middle_height=True)
     columns = [("scripted, aims at the handle", seeing), ("scripted, aims at the middle", blind)]
+    episodes_of: list[tuple[str, dict[str, np.ndarray]]] = []
     for run in args.runs:
         for role in args.roles:
             try:
-                label, run_heights, success = run_successes(run, role, args.episodes,
-                                                            args.checkpoint)
+                label, run_heights, per_episode = run_successes(run, role, args.episodes,
+                                                                args.checkpoint)
             except (FileNotFoundError, ValueError) as err:
                 print(f"error: {run}: {err}", file=sys.stderr)
                 return 1
@@ -97,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {run}: its test layouts differ from the default task's",
                       file=sys.stderr)
                 return 1
-            columns.append((label, success))
+            columns.append((label, per_episode["success"] > 0.5))
+            episodes_of.append((label, per_episode))
     edges = np.linspace(-HANDLE_SHIFT_RANGE, HANDLE_SHIFT_RANGE, 4)
     band = np.clip(np.digitize(heights, edges[1:-1]), 0, 2)
     print("| handle height [m] | layouts | " + " | ".join(c[0] for c in columns) + " |")
@@ -109,6 +114,16 @@ def main(argv: list[str] | None = None) -> int:
                   + " | ".join(f"{c[1][rows].mean():.2f}" for c in columns) + " |")
     print(f"| all | {len(heights)} | " + " | ".join(f"{c[1].mean():.2f}" for c in columns)
           + " |")
+    if episodes_of:  # how the runs' episodes went: retries show as long episodes
+        print(f"\n| run | success | episode length p50 / p90 | failures: drawer moved "
+              f">= {MOVED:.2f} m / less |")
+        print("|---|---|---|---|")
+        for label, per_episode in episodes_of:
+            failed = per_episode["success"] < 0.5
+            moved = per_episode["max_opening"] >= MOVED
+            p50, p90 = np.percentile(per_episode["l"], [50, 90])
+            print(f"| {label} | {1.0 - failed.mean():.2f} | {p50:.0f} / {p90:.0f} "
+                  f"| {(failed & moved).sum()} / {(failed & ~moved).sum()} |")
     return 0
 
 

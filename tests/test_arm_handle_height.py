@@ -45,7 +45,10 @@ def test_trained_runs_by_handle_height(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| bc s0 T | bc s0 S |" in out
     # Six-step episodes of an untrained policy open nothing.
-    assert out.splitlines()[-1].endswith("| 0.00 | 0.00 |")
+    lines = out.splitlines()
+    assert "| all | 2 | 1.00 | " in out and lines[lines.index("") - 1].endswith("| 0.00 | 0.00 |")
+    for role in "TS":  # both episodes failed without moving the drawer
+        assert f"| bc s0 {role} | 0.00 | 6 / 6 | 0 / 2 |" in lines
     other = tmp_path / "other"
     Trainer(load_config(overrides=[*TINY, "task.kwargs={episode_steps: 6, "
                                    "handle_shift_range: 0.0}"]), other,
