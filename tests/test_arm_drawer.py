@@ -117,7 +117,7 @@ def test_cabinet_and_lowpoly_panda_geometry():
         world.set_joints(away)
         # A flicked drawer stops by itself (slide friction and damping): 1.9 m/s, the peak
         # speed trained policies gave it, carries it 0.10 m, not the 0.4 m it coasted
-        # without damping (1.9^2 / (2 * 3 N / 1.5 kg) = 0.9 m).
+        # without damping (1.9^2 / (2 * 3 N / 1.55 kg) = 0.9 m).
         p.resetJointState(cab, aw.DRAWER_LINK, 0.0, 1.9, physicsClientId=c)
         for _ in range(60):
             world.step(away)
@@ -296,6 +296,25 @@ def test_an_episode_does_not_depend_on_the_one_before():
     np.testing.assert_array_equal(after_another, replay(fresh, 25))
     busy.close()
     fresh.close()
+
+
+def test_the_locked_handle_holds_against_a_students_yank():
+    """The recorded student's yanks (above) hit the handle far harder than the scripted
+    pull: the handle's locked joint must still hold it in place. With a 0.05 kg handle
+    it was dragged 48 mm down the drawer front."""
+    recorded = np.load(YANK_ACTIONS)
+    env = no_render(ArmDrawerVecEnv(1, seed=TEST_SEED, handle_shift_range=0.0))
+    world = env.worlds[0]
+    for layout in (0, 25):
+        env.reset_to(layout)
+        drift = speed = 0.0
+        for action in recorded[f"layout_{layout}"]:
+            env.step(action[None])
+            drift = max(drift, abs(world.handle_shift()))
+            speed = max(speed, abs(env.drawer[0, 1]))
+        assert speed > 1.5  # m/s: yanked
+        assert drift < 4e-3
+    env.close()
 
 
 # ----------------------------------------------------------------------- occlusion
