@@ -10,8 +10,10 @@ from env_checks import assert_same_steps
 import sitt_training.envs  # noqa: F401  (registers sitt/Quadrotor-v0)
 from sitt_training.envs import make_task
 from sitt_training.envs.quadrotor import (
+    BOUNDS_PENALTY,
     CONTROL_DT,
     CRASH_BASE,
+    CRASH_PER_SPEED,
     STATE_DIM,
     TEACHER_DIM,
     QuadrotorVecEnv,
@@ -271,6 +273,33 @@ def test_rewards_progress_and_crash_penalty_grows_with_speed():
     assert reward[3] < reward[2] < -CRASH_BASE
     assert infos["episode"]["crash_pillar"][2:].tolist() == [1, 1]
     assert infos["episode"]["success"][2:].tolist() == [0, 0]
+
+
+def _crash_rewards(crash_scale: float) -> np.ndarray:
+    """Rewards of one step in which env 0 flies into a pillar at 2 m/s, env 1 drops below
+    the ground and env 2 flies on freely."""
+    env = QuadrotorVecEnv(3, seed=0, crash_scale=crash_scale)
+    env.set_student_mask(np.zeros(3, dtype=bool))
+    env.pillar_xy[:] = np.array(FAR_AWAY[:1] * NUM_PILLARS)
+    d = env.command_velocity(np.arange(3))[:, :2]
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    env.pillar_xy[0, 0] = env.position[0, :2] + (HIT + 0.005) * d[0]
+    env.velocity[0, :2] = 2.0 * d[0]
+    env.position[1, 2] = -0.01
+    _, reward, terminated, _, _ = env.step(np.zeros((3, 4)))
+    assert terminated.tolist() == [True, True, False]
+    return reward
+
+
+def test_crash_scale_multiplies_both_crash_penalties_and_nothing_else():
+    base, tripled = _crash_rewards(1.0), _crash_rewards(3.0)
+    # The crash terms triple; the rest of the step's reward (progress, rates) is the same.
+    speed_term = CRASH_BASE + CRASH_PER_SPEED * 2.0  # the speed after the step, about 2 m/s
+    assert tripled[0] - base[0] == pytest.approx(-2.0 * speed_term, abs=0.2)
+    assert tripled[1] - base[1] == pytest.approx(-2.0 * BOUNDS_PENALTY, abs=1e-4)
+    assert tripled[2] == base[2]
+    with pytest.raises(ValueError, match="crash_scale"):
+        QuadrotorVecEnv(1, crash_scale=-1.0)
 
 
 @pytest.mark.parametrize("weight", [0.0, 1.0])

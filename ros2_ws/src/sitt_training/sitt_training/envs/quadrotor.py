@@ -21,7 +21,8 @@ Rewards per control step (the SITT paper's terms): progress along the command di
 ``overspeed_weight``, so the drone follows the commanded speed instead of racing ahead),
 penalties on action changes and body rates;
 a pillar crash costs ``CRASH_BASE + CRASH_PER_SPEED * |v|`` and ends the episode, leaving
-the box or touching the ground costs ``BOUNDS_PENALTY`` and ends it. An episode is a
+the box or touching the ground costs ``BOUNDS_PENALTY`` and ends it; ``crash_scale``
+multiplies both (an experiment knob for the teacher, bench/quadrotor_teacher.py). An episode is a
 success when it reaches ``EPISODE_STEPS`` (or the ``episode_steps`` given) without a crash
 *and* has flown at least ``MIN_PROGRESS_FRACTION`` of the commanded distance along the
 command: without the second condition, a drone that hovers in place for 20 s would count
@@ -132,15 +133,18 @@ class QuadrotorVecEnv(LayoutVecEnv):
     def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE,
                  episode_steps: int = EPISODE_STEPS,
                  overspeed_weight: float = OVERSPEED_WEIGHT,
-                 teacher_frame: str = "world") -> None:
+                 teacher_frame: str = "world", crash_scale: float = 1.0) -> None:
         if episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
         if not overspeed_weight >= 0:
             raise ValueError(f"overspeed_weight must be >= 0, got {overspeed_weight}")
+        if not crash_scale >= 0:
+            raise ValueError(f"crash_scale must be >= 0, got {crash_scale}")
         if teacher_frame not in TEACHER_FRAMES:
             raise ValueError(f"teacher_frame must be one of {TEACHER_FRAMES}, got "
                              f"{teacher_frame!r}")
         self.overspeed_weight = float(overspeed_weight)
+        self.crash_scale = float(crash_scale)
         self.teacher_frame = teacher_frame
         teacher_space = gym.spaces.Box(-np.inf, np.inf, (TEACHER_DIM,), np.float32)
         student_space = gym.spaces.Dict({
@@ -291,8 +295,8 @@ class QuadrotorVecEnv(LayoutVecEnv):
                   - self.overspeed_weight * overspeed
                   - ACTION_CHANGE_WEIGHT * _sq_norm(actions - self.prev_action)
                   - BODY_RATE_WEIGHT * _sq_norm(self.angular_velocity)
-                  - hit_pillar * (CRASH_BASE + CRASH_PER_SPEED * speed)
-                  - hit_bounds * BOUNDS_PENALTY)
+                  - self.crash_scale * (hit_pillar * (CRASH_BASE + CRASH_PER_SPEED * speed)
+                                        + hit_bounds * BOUNDS_PENALTY))
         self._update_perception_metrics()
         self.prev_action = actions
         self.steps += 1
@@ -393,7 +397,7 @@ class QuadrotorEnv(SingleTaskEnv):
     def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE,
                  episode_steps: int = EPISODE_STEPS,
                  overspeed_weight: float = OVERSPEED_WEIGHT,
-                 teacher_frame: str = "world") -> None:
+                 teacher_frame: str = "world", crash_scale: float = 1.0) -> None:
         super().__init__(QuadrotorVecEnv(1, seed=seed, image_size=image_size,
                                          episode_steps=episode_steps,
                                          overspeed_weight=overspeed_weight,

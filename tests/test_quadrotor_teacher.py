@@ -1,0 +1,67 @@
+"""bench/quadrotor_teacher.py: teacher recipes trained alone, checkpoints chosen on validation."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from sitt_training.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from quadrotor_teacher import main, summarize  # noqa: E402
+
+TINY = ["task.num_envs=8", "task.kwargs.episode_steps=60", "ppo.rollout_steps=8",
+        "ppo.minibatches=2", "ppo.epochs=1", "network.hidden=[16]",
+        "network.critic_hidden=[16]", "network.cnn_channels=[4, 4, 4, 4]",
+        "method.buffer_size=64", "train.checkpoint_every=1"]
+
+
+def test_selection_uses_validation_not_test() -> None:
+    rows = [{"iteration": 50, "validation": 0.90, "test": 0.99},
+            {"iteration": 100, "validation": 0.95, "test": 0.80},
+            {"iteration": 150, "validation": 0.95, "test": 0.85},  # ties: the later wins
+            {"iteration": 200, "validation": 0.70, "test": 0.75}]
+    summary = summarize(rows)
+    assert summary["selected_iteration"] == 150 and summary["selected"] == 0.85
+    assert summary["final"] == 0.75
+    assert (summary["late_min"], summary["late_max"]) == (0.75, 0.85)  # iterations >= 100
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def test_recipes_train_in_parallel_and_rerun_from_cache(tmp_path, capsys) -> None:
+    out, results = tmp_path / "runs", tmp_path / "results.json"
+    argv = ["--recipes", "base", "crash3", "--seeds", "0", "--iterations", "2",
+            "--every", "1", "--episodes", "3", "--workers", "2", "--out", str(out),
+            "--json", str(results), *[a for o in TINY for a in ("--set", o)]]
+    assert main(argv) == 0
+    first = json.loads(results.read_text())
+    assert sorted(r["recipe"] for r in first) == ["base", "crash3"]
+    for result in first:
+        # Both checkpoints tested, on validation and test flights, success rates in [0, 1].
+        assert [row["iteration"] for row in result["checkpoints"]] == [1, 2]
+        for row in result["checkpoints"]:
+            assert 0.0 <= row["validation"] <= 1.0 and 0.0 <= row["test"] <= 1.0
+        assert result["iterations"] == 2
+    # The recipe's override reached the task; the teacher trained alone (no student updates).
+    crash3 = load_config(out / "crash3" / "bc_s0" / "config.yaml")
+    assert crash3.task.kwargs == {"episode_steps": 60, "crash_scale": 3.0}
+    assert crash3.method.align_iterations == 0 and crash3.task.student_envs == 1
+    assert load_config(out / "base" / "bc_s0" / "config.yaml").task.kwargs == {
+        "episode_steps": 60}
+    table = capsys.readouterr().out
+    assert "| base | 0 |" in table and "| crash3 | 0 |" in table
+
+    # A rerun trains and tests nothing new: the same numbers, from the caches.
+    assert main([*argv, "--test-only"]) == 0
+    again = {r["recipe"]: r["checkpoints"] for r in json.loads(results.read_text())}
+    assert again == {r["recipe"]: r["checkpoints"] for r in first}
+
+
+def test_test_only_without_runs_fails_cleanly(tmp_path, capsys) -> None:
+    assert main(["--recipes", "base", "--seeds", "0", "--workers", "1",
+                 "--out", str(tmp_path), "--test-only"]) == 1
+    assert "no checkpoint to test" in capsys.readouterr().err
