@@ -44,6 +44,7 @@ import torch
 from sitt_training.cli import load_run
 from sitt_training.evaluation import TEST_SEED, VALIDATION_SEED, evaluate
 from sitt_training.matrix import train_one
+from sitt_training.plots import plt  # pyplot on Agg
 from sitt_training.trainer import checkpoints
 
 # The teacher alone: one env renders (the trainer needs one), the student never updates,
@@ -132,22 +133,49 @@ def train_and_test(recipe: str, seed: int, out: Path, iterations: int, episodes:
 
 
 def recipe_table(results: Sequence[dict[str, Any]], recipes: Sequence[str]) -> list[str]:
-    lines = ["| recipe | seeds | selected test success per seed | mean | min | seeds ≥ 0.95 "
-             "| final (mean) | late range (widest) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | iterations | seeds | selected test success per seed | mean | min "
+             "| seeds ≥ 0.95 | final (mean) | late range (widest) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for recipe in recipes:
         runs = sorted((r for r in results if r["recipe"] == recipe), key=lambda r: r["seed"])
         if not runs:
             continue
         selected = np.array([r["selected"] for r in runs])
         widest = max(runs, key=lambda r: r["late_max"] - r["late_min"])
+        iterations = "/".join(str(i) for i in sorted({r["iterations"] for r in runs}))
         lines.append(
-            f"| {recipe} | {' '.join(str(r['seed']) for r in runs)} | "
+            f"| {recipe} | {iterations} | {' '.join(str(r['seed']) for r in runs)} | "
             + " / ".join(f"{s:.3f}" for s in selected)
             + f" | {selected.mean():.3f} | {selected.min():.3f} | "
             f"{int((selected >= 0.95).sum())} of {len(runs)} | "
             f"{np.mean([r['final'] for r in runs]):.3f} | "
             f"{widest['late_min']:.3f}-{widest['late_max']:.3f} |")
     return lines
+
+
+def plot_recipes(results: Sequence[dict[str, Any]], recipes: Sequence[str], path: Path,
+                 target: float = 0.95) -> None:
+    """Test success of every tested checkpoint: one panel per recipe, a line per seed."""
+    shown = [r for r in recipes if any(res["recipe"] == r for res in results)]
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.0), sharey=True,
+                             squeeze=False)
+    for ax, recipe in zip(axes[0], shown, strict=True):
+        for res in sorted((r for r in results if r["recipe"] == recipe),
+                          key=lambda r: r["seed"]):
+            rows = res["checkpoints"]
+            ax.plot([r["iteration"] for r in rows], [r["test"] for r in rows], marker="o",
+                    markersize=3, label=f"seed {res['seed']}")
+        ax.axhline(target, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_title(recipe, fontsize=9)
+        ax.set_xlabel("iteration")
+        ax.set_ylim(0.0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("teacher test success")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="runs trained at once")
     parser.add_argument("--out", type=Path, default=Path("runs/teacher_recipes"))
     parser.add_argument("--json", type=Path, help="also write every result here")
+    parser.add_argument("--plot", type=Path,
+                        help="also draw each run's test success by iteration (PNG)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="config override for every run (before the recipe's own)")
     parser.add_argument("--test-only", action="store_true",
@@ -197,13 +227,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"{result['iterations']}), {result['train_wall_time']:.0f} s training "
                   f"[{len(results) + failed}/{len(jobs)}]", flush=True)
 
-    print(f"\nTeacher alone, {args.iterations} iterations, {args.episodes} validation and test "
-          f"flights per checkpoint (every {args.every} iterations and the last):\n")
+    print(f"\nTeacher alone, {args.episodes} validation and test flights per checkpoint "
+          f"(every {args.every} iterations and the last):\n")
     print("\n".join(recipe_table(results, args.recipes)))
     print("\nRecipes:")
     for recipe in args.recipes:
         overrides, why = RECIPES[recipe]
         print(f"- {recipe}: {' '.join(overrides) or '(none)'}: {why}")
+    if args.plot and results:
+        plot_recipes(results, args.recipes, args.plot)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))

@@ -53,10 +53,11 @@ def test_recipes_train_in_parallel_and_rerun_from_cache(tmp_path, capsys) -> Non
     assert load_config(out / "base" / "bc_s0" / "config.yaml").task.kwargs == {
         "episode_steps": 60}
     table = capsys.readouterr().out
-    assert "| base | 0 |" in table and "| crash3 | 0 |" in table
+    assert "| base | 2 | 0 |" in table and "| crash3 | 2 | 0 |" in table
 
     # A rerun trains and tests nothing new: the same numbers, from the caches.
-    assert main([*argv, "--test-only"]) == 0
+    assert main([*argv, "--test-only", "--plot", str(tmp_path / "recipes.png")]) == 0
+    assert (tmp_path / "recipes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = {r["recipe"]: r["checkpoints"] for r in json.loads(results.read_text())}
     assert again == {r["recipe"]: r["checkpoints"] for r in first}
 
