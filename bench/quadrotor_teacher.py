@@ -23,7 +23,8 @@ test flights, deterministic actions. Reported per run:
 
 Finished runs and evaluated checkpoints are cached (``teacher_checkpoints_<episodes>.json``
 in the run directory), so a rerun only prints the table. ``--test-only`` trains nothing and
-tests the checkpoints the runs have so far (runs stopped early, or still training).
+tests the checkpoints the runs have so far (runs stopped early, or still training), skipping
+the recipe x seed pairs that have none.
 """
 
 from __future__ import annotations
@@ -171,7 +172,8 @@ def plot_recipes(results: Sequence[dict[str, Any]], recipes: Sequence[str], path
         ax.set_ylim(0.0, 1.02)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("teacher test success")
-    axes[0][0].legend(fontsize=7, loc="lower right")
+    most_seeds = max(axes[0], key=lambda ax: len(ax.get_lines()))
+    most_seeds.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -204,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{name} must be >= 1, got {value}")
 
     jobs = [(recipe, seed) for recipe in args.recipes for seed in args.seeds]
+    if args.test_only:  # the recipe x seed pairs that were trained (or are training)
+        jobs = [(r, s) for r, s in jobs if checkpoints(run_dir_of(args.out, r, s))]
+        if not jobs:
+            print(f"error: no run with a checkpoint under {args.out}", file=sys.stderr)
+            return 1
     results: list[dict[str, Any]] = []
     failed = 0
     # Spawned workers: each starts its own torch, not a fork of this one's thread pools.

@@ -65,4 +65,4 @@ def test_recipes_train_in_parallel_and_rerun_from_cache(tmp_path, capsys) -> Non
 def test_test_only_without_runs_fails_cleanly(tmp_path, capsys) -> None:
     assert main(["--recipes", "base", "--seeds", "0", "--workers", "1",
                  "--out", str(tmp_path), "--test-only"]) == 1
-    assert "no checkpoint to test" in capsys.readouterr().err
+    assert "no run with a checkpoint" in capsys.readouterr().err
