@@ -13,7 +13,9 @@ flight is counted once, by its cause:
 * low progress: no crash, but less than the task's share of the commanded distance.
 
 The steps columns give the quartiles of the step at which those flights ended (50 steps
-per second). Prints a Markdown table.
+per second). The last column counts the ground, ceiling and wall exits that happened with
+every pillar behind the drone (none ahead along its motion over its last 0.4 s), i.e.
+after the obstacle course. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ from sitt_training.evaluation import ROLES, TEST_SEED, evaluate
 CAUSES = ("pillar on the path", "other pillar", "ground", "ceiling", "wall", "low progress")
 
 
+EXIT_MOTION_STEPS = 20  # the last 0.4 s of a flight give its direction of motion
+
+
 def failure_causes(run_dir: Path, role: str, episodes: int, checkpoint: str
-                   ) -> tuple[float, dict[str, np.ndarray]]:
-    """Success rate and, per cause, the lengths (steps) of the flights that failed by it."""
+                   ) -> tuple[float, dict[str, np.ndarray], int]:
+    """Success rate, per cause the lengths (steps) of the flights that failed by it, and
+    how many of the ground / ceiling / wall exits had every pillar behind the drone."""
     cfg, policy, _ = load_run(run_dir, checkpoint)
     if cfg.task.name != "quadrotor":
         raise ValueError(f"{run_dir} is a {cfg.task.name} run, not a quadrotor run")
@@ -53,7 +59,17 @@ def failure_causes(run_dir: Path, role: str, episodes: int, checkpoint: str
         "wall": bounds & (end[:, 2] >= 1.0) & (end[:, 2] <= 5.0),
         "low progress": failed & ~pillar & ~bounds,
     }
-    return result.success, {cause: ep["l"][mask] for cause, mask in masks.items()}
+    past_course = np.array([_every_pillar_behind(trace, pillars)
+                            for trace, pillars in zip(result.traces, result.scenes, strict=True)])
+    return (result.success, {cause: ep["l"][mask] for cause, mask in masks.items()},
+            int((bounds & past_course).sum()))
+
+
+def _every_pillar_behind(trace: np.ndarray, pillars: np.ndarray) -> bool:
+    """Whether no pillar centre lies ahead of where the flight ended, along its motion."""
+    end = trace[-1, :2]
+    motion = end - trace[max(len(trace) - 1 - EXIT_MOTION_STEPS, 0), :2]
+    return bool(((pillars - end) @ motion <= 0.0).all())
 
 
 def _cell(lengths: np.ndarray) -> str:
@@ -77,16 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"`python bench/quadrotor_failures.py {' '.join(shown)}`\n")
     print(f"Failed {args.role} flights of {args.episodes} by cause: count (quartiles of the "
           "step the flight ended at)\n")
-    print("| run | success | " + " | ".join(CAUSES) + " |")
-    print("|---|---|" + "---|" * len(CAUSES))
+    print("| run | success | " + " | ".join(CAUSES) + " | exits past every pillar |")
+    print("|---|---|" + "---|" * (len(CAUSES) + 1))
     for run in args.runs:
         try:
-            success, causes = failure_causes(run, args.role, args.episodes, args.checkpoint)
+            success, causes, past_course = failure_causes(run, args.role, args.episodes,
+                                                          args.checkpoint)
         except (FileNotFoundError, ValueError) as err:
             print(f"error: {run}: {err}", file=sys.stderr)
             return 1
         print(f"| {run.name} | {success:.3f} | "
-              + " | ".join(_cell(causes[c]) for c in CAUSES) + " |", flush=True)
+              + " | ".join(_cell(causes[c]) for c in CAUSES) + f" | {past_course} |", flush=True)
     return 0
 
 
