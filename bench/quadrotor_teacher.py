@@ -63,6 +63,8 @@ RECIPES: dict[str, tuple[list[str], str]] = {
                    "twice the samples per update (and in all), same minibatch size"),
     "crash3_gamma998": (["task.kwargs.crash_scale=3.0", "ppo.gamma=0.998"],
                         "crash3 and gamma998 together"),
+    "gamma998_range10": (["ppo.gamma=0.998", "task.kwargs.pillar_range=10.0"],
+                         "gamma998, pillars observed up to 10 m away (farther ones at 10 m)"),
 }
 
 

@@ -14,6 +14,7 @@ from sitt_training.envs.quadrotor import (
     CONTROL_DT,
     CRASH_BASE,
     CRASH_PER_SPEED,
+    PILLAR_SCALE,
     STATE_DIM,
     TEACHER_DIM,
     QuadrotorVecEnv,
@@ -387,3 +388,21 @@ def test_gymnasium_make_and_registry():
     env.close()
     vec = make_task("quadrotor", num_envs=2, seed=0)
     assert isinstance(vec, QuadrotorVecEnv) and vec.num_envs == 2
+
+
+def test_pillar_range_shortens_far_offsets_only() -> None:
+    plain, ranged = QuadrotorVecEnv(2, seed=3), QuadrotorVecEnv(2, seed=3, pillar_range=6.0)
+    for env in (plain, ranged):
+        env.position[:, :2] = 0.0
+        env.pillar_xy[:] = np.array([[3.0, 0.0], [0.0, -5.0], [12.0, 0.0], [-9.0, 12.0]])
+    near = plain.observe()["teacher"][:, STATE_DIM:].reshape(2, NUM_PILLARS, 2)
+    clipped = ranged.observe()["teacher"][:, STATE_DIM:].reshape(2, NUM_PILLARS, 2)
+    # Nearest first: 3 m and 5 m are within range and unchanged; 12 m and 15 m become 6 m
+    # in the same direction.
+    np.testing.assert_allclose(clipped[:, :2], near[:, :2])
+    np.testing.assert_allclose(np.linalg.norm(clipped[:, 2:], axis=2) * PILLAR_SCALE, 6.0,
+                               rtol=1e-6)
+    np.testing.assert_allclose(clipped[:, 3] / np.linalg.norm(clipped[:, 3], axis=1)[:, None],
+                               [[-0.6, 0.8]] * 2, rtol=1e-6)
+    with pytest.raises(ValueError, match="pillar_range"):
+        QuadrotorVecEnv(1, pillar_range=-1.0)

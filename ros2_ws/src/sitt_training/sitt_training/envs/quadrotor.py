@@ -15,6 +15,8 @@ Observations:
   action (4), altitude (1).
 * ``teacher``: float32 (28,) = the same 20 values, then the four pillar centres relative
   to the drone, (x, y) in the world frame divided by ``PILLAR_SCALE`` m, nearest first.
+  With ``pillar_range`` > 0 an offset longer than that many metres is shortened to it
+  (direction kept): every far pillar then looks the same to the teacher.
 
 Rewards per control step (the SITT paper's terms): progress along the command direction
 (capped at the commanded distance per step; each metre beyond the cap costs
@@ -133,18 +135,22 @@ class QuadrotorVecEnv(LayoutVecEnv):
     def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE,
                  episode_steps: int = EPISODE_STEPS,
                  overspeed_weight: float = OVERSPEED_WEIGHT,
-                 teacher_frame: str = "world", crash_scale: float = 1.0) -> None:
+                 teacher_frame: str = "world", crash_scale: float = 1.0,
+                 pillar_range: float = 0.0) -> None:
         if episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
         if not overspeed_weight >= 0:
             raise ValueError(f"overspeed_weight must be >= 0, got {overspeed_weight}")
         if not crash_scale >= 0:
             raise ValueError(f"crash_scale must be >= 0, got {crash_scale}")
+        if not pillar_range >= 0:
+            raise ValueError(f"pillar_range must be >= 0 (0: no limit), got {pillar_range}")
         if teacher_frame not in TEACHER_FRAMES:
             raise ValueError(f"teacher_frame must be one of {TEACHER_FRAMES}, got "
                              f"{teacher_frame!r}")
         self.overspeed_weight = float(overspeed_weight)
         self.crash_scale = float(crash_scale)
+        self.pillar_range = float(pillar_range)
         self.teacher_frame = teacher_frame
         teacher_space = gym.spaces.Box(-np.inf, np.inf, (TEACHER_DIM,), np.float32)
         student_space = gym.spaces.Dict({
@@ -357,6 +363,9 @@ class QuadrotorVecEnv(LayoutVecEnv):
         rel = self.pillar_xy - self.position[:, None, :2]
         order = np.argsort(np.einsum("npk,npk->np", rel, rel), axis=1)
         rel = np.take_along_axis(rel, order[:, :, None], axis=1)
+        if self.pillar_range > 0:
+            dist = np.sqrt(np.einsum("npk,npk->np", rel, rel))[:, :, None]
+            rel = rel * np.minimum(1.0, self.pillar_range / np.maximum(dist, 1e-9))
         state = self._state_vector(slice(None))
         if self.teacher_frame == "command":
             state, rel = self._in_command_frame(state, rel)
@@ -397,7 +406,8 @@ class QuadrotorEnv(SingleTaskEnv):
     def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE,
                  episode_steps: int = EPISODE_STEPS,
                  overspeed_weight: float = OVERSPEED_WEIGHT,
-                 teacher_frame: str = "world", crash_scale: float = 1.0) -> None:
+                 teacher_frame: str = "world", crash_scale: float = 1.0,
+                 pillar_range: float = 0.0) -> None:
         super().__init__(QuadrotorVecEnv(1, seed=seed, image_size=image_size,
                                          episode_steps=episode_steps,
                                          overspeed_weight=overspeed_weight,
