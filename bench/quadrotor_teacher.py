@@ -65,6 +65,8 @@ RECIPES: dict[str, tuple[list[str], str]] = {
                         "crash3 and gamma998 together"),
     "gamma998_range10": (["ppo.gamma=0.998", "task.kwargs.pillar_range=10.0"],
                          "gamma998, pillars observed up to 10 m away (farther ones at 10 m)"),
+    "gamma998_overspeed3": (["ppo.gamma=0.998", "task.kwargs.overspeed_weight=3.0"],
+                            "gamma998, each metre flown beyond the command costs 3 (not 1)"),
 }
 
 
