@@ -17,6 +17,7 @@ from sitt_training.envs.quadrotor import (
     PILLAR_SCALE,
     STATE_DIM,
     TEACHER_DIM,
+    QuadrotorEnv,
     QuadrotorVecEnv,
 )
 from sitt_training.envs.quadrotor_camera import (
@@ -406,3 +407,12 @@ def test_pillar_range_shortens_far_offsets_only() -> None:
                                [[-0.6, 0.8]] * 2, rtol=1e-6)
     with pytest.raises(ValueError, match="pillar_range"):
         QuadrotorVecEnv(1, pillar_range=-1.0)
+
+
+def test_single_drone_env_passes_every_task_option_on() -> None:
+    env = QuadrotorEnv(seed=1, overspeed_weight=2.0, teacher_frame="command",
+                       crash_scale=3.0, pillar_range=7.0)
+    vec = env.vec
+    assert (vec.overspeed_weight, vec.teacher_frame, vec.crash_scale, vec.pillar_range) == (
+        2.0, "command", 3.0, 7.0)
+    env.close()

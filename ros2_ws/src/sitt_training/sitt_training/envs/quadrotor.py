@@ -411,7 +411,9 @@ class QuadrotorEnv(SingleTaskEnv):
         super().__init__(QuadrotorVecEnv(1, seed=seed, image_size=image_size,
                                          episode_steps=episode_steps,
                                          overspeed_weight=overspeed_weight,
-                                         teacher_frame=teacher_frame))
+                                         teacher_frame=teacher_frame,
+                                         crash_scale=crash_scale,
+                                         pillar_range=pillar_range))
 
     def close(self) -> None:
         self.vec.close()  # releases the pybullet renderer
