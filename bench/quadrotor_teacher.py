@@ -45,7 +45,7 @@ import torch
 from sitt_training.cli import load_run
 from sitt_training.evaluation import TEST_SEED, VALIDATION_SEED, evaluate
 from sitt_training.matrix import train_one
-from sitt_training.plots import plt  # pyplot on Agg
+from sitt_training.plots import plt, read_metrics  # plt: pyplot on Agg
 from sitt_training.trainer import checkpoints
 
 # The teacher alone: one env renders (the trainer needs one), the student never updates,
@@ -130,7 +130,7 @@ def train_and_test(recipe: str, seed: int, out: Path, iterations: int, episodes:
         raise FileNotFoundError(f"{run_dir}: no checkpoint to test")
     torch.set_num_threads(1)
     rows = test_checkpoints(run_dir, episodes, every)
-    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
+    metrics = read_metrics(run_dir)
     return {"recipe": recipe, "seed": seed, "train_wall_time": metrics[-1]["wall_time"],
             "iterations": metrics[-1]["iteration"],
             "wall_incl_tests": time.perf_counter() - start, "checkpoints": rows,
