@@ -409,6 +409,15 @@ def test_quadrotor_noisy_is_the_teacher_state_without_a_camera() -> None:
     assert env.inner._camera is None  # nothing was ever rendered
 
 
+def test_quadrotor_noisy_passes_the_task_options_on() -> None:
+    env = make_task("quadrotor_noisy", 1, 0, overspeed_weight=2.0, teacher_frame="command",
+                    crash_scale=3.0, pillar_range=7.0)
+    inner = env.inner
+    assert (inner.overspeed_weight, inner.teacher_frame, inner.crash_scale,
+            inner.pillar_range) == (2.0, "command", 3.0, 7.0)
+    env.close()
+
+
 def test_arm_drawer_noisy_is_the_teacher_state_without_a_camera(tmp_path: Path) -> None:
     env = make_task("arm_drawer_noisy", 2, 3, episode_steps=4)
     obs, _ = env.reset(seed=3)
