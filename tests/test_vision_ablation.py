@@ -1,0 +1,83 @@
+"""bench/vision_ablation.py: the student's success with its images, shuffled and blank."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sitt_training.config import load_config
+from sitt_training.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from vision_ablation import (  # noqa: E402
+    VARIANTS,
+    ablated_success,
+    blank_images,
+    live_rows,
+    main,
+    shuffled_images,
+)
+
+TINY = ["task.name=quadrotor", "task.num_envs=8", "task.student_envs=2", "method.name=bc",
+        "task.kwargs={episode_steps: 60}", "ppo.rollout_steps=8", "ppo.minibatches=2",
+        "ppo.epochs=1", "method.align_iterations=1", "method.align_batch_size=16",
+        "method.buffer_size=64", "network.hidden=[16]", "network.cnn_channels=[4, 4, 4, 4]",
+        "train.iterations=2", "train.eval_every=1", "train.eval_episodes=2",
+        "train.torch_threads=1", "train.checkpoint_buffer=false"]
+
+
+def frames() -> np.ndarray:
+    """Four 2x2 RGB frames; row 2 is an episode that no longer renders (all zero)."""
+    images = np.arange(1, 4 * 2 * 2 * 3 + 1, dtype=np.uint8).reshape(4, 2, 2, 3)
+    images[2] = 0
+    return images
+
+
+def test_shuffled_gives_each_live_episode_another_ones_image() -> None:
+    images = frames()
+    out = shuffled_images(images)
+    assert live_rows(images).tolist() == [0, 1, 3]
+    np.testing.assert_array_equal(out[[0, 1, 3]], images[[1, 3, 0]])
+    np.testing.assert_array_equal(out[2], 0)  # a finished episode stays unrendered
+    np.testing.assert_array_equal(images, frames())  # the input is not changed in place
+
+
+def test_blank_is_one_uniform_colour_and_a_lone_episode_gets_it() -> None:
+    images = frames()
+    out = blank_images(images)
+    colour = images[[0, 1, 3]].reshape(-1, 3).mean(axis=0)
+    np.testing.assert_array_equal(out[[0, 1, 3]], np.broadcast_to(
+        np.round(colour).astype(np.uint8), (3, 2, 2, 3)))
+    np.testing.assert_array_equal(out[2], 0)
+    lone = np.zeros_like(images)
+    lone[1] = images[1]
+    np.testing.assert_array_equal(shuffled_images(lone), blank_images(lone))
+
+
+def test_a_trained_student_flies_each_variant(tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    Trainer(load_config(overrides=TINY), run, show_progress=False).train()
+    results = ablated_success(run, 6, "best")
+    assert list(results) == list(VARIANTS)
+    assert all(0.0 <= r.success <= 1.0 and r.episodes == 6 for r in results.values())
+    # The images reach the student's CNN: changing them changes the flights.
+    assert results["camera"].mean_return != results["blank"].mean_return
+    assert results["camera"].mean_return != results["shuffled"].mean_return
+
+    assert main([str(run), "--episodes", "3", "--json", str(tmp_path / "a.json")]) == 0
+    table = capsys.readouterr().out
+    assert "camera / shuffled / blank" in table and str(run) in table
+    assert (tmp_path / "a.json").is_file()
+
+
+def test_a_student_without_images_is_refused(tmp_path) -> None:
+    cfg = load_config(overrides=[
+        "task.name=tunnel_vision", "task.num_envs=4", "task.student_envs=4",
+        "ppo.rollout_steps=4", "ppo.minibatches=1", "ppo.epochs=1", "train.iterations=1",
+        "train.eval_every=0", "train.torch_threads=1"])
+    Trainer(cfg, tmp_path / "grid", show_progress=False).train()
+    with pytest.raises(ValueError, match="sees no image"):
+        ablated_success(tmp_path / "grid", 2, None)
