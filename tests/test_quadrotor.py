@@ -331,6 +331,35 @@ def test_flying_faster_than_commanded_earns_nothing_and_costs_overspeed_weight(w
                                atol=1e-4)
 
 
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_flying_across_the_command_costs_lateral_weight_per_metre(weight):
+    env = QuadrotorVecEnv(3, seed=0, lateral_weight=weight)
+    env.set_student_mask(np.zeros(3, dtype=bool))
+    d = env.command_velocity(np.arange(3))[:, :2]
+    speed = np.linalg.norm(d, axis=1)
+    d /= speed[:, None]
+    n = np.stack([-d[:, 1], d[:, 0]], axis=1)
+    env.quaternion[:] = yaw_to_quaternion(np.arctan2(d[:, 1], d[:, 0]))
+    env.pillar_xy[:] = np.array(FAR_AWAY[:1] * NUM_PILLARS)
+    env.position[:, :2] = 0.0
+    # All at the commanded speed along the command; env 1 also drifts 1 m/s to the left,
+    # env 2 2 m/s to the right.
+    env.velocity[:, :2] = d * speed[:, None] + n * np.array([[0.0], [1.0], [-2.0]])
+    start = env.position[:, :2].copy()
+    _, reward, _, _, _ = env.step(np.zeros((3, 4)))
+    moved = env.position[:, :2] - start
+    across = np.abs(np.einsum("ij,ij->i", moved, n))
+    assert across[0] < 1e-3 and across[2] > 1.5 * across[1] > 0.015
+    # Beside the progress along the command (drag slows the faster drones a little), each
+    # sideways metre costs the weight; the other terms are the same for all three.
+    progress = np.minimum(np.einsum("ij,ij->i", moved, d), speed * CONTROL_DT)
+    np.testing.assert_allclose(reward[1:] - reward[0],
+                               progress[1:] - progress[0] - weight * (across[1:] - across[0]),
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="lateral_weight"):
+        QuadrotorVecEnv(1, lateral_weight=-0.1)
+
+
 def test_ground_crash_and_perception_metrics():
     env = QuadrotorVecEnv(2, seed=2)
     env.set_student_mask(np.zeros(2, dtype=bool))
@@ -411,8 +440,8 @@ def test_pillar_range_shortens_far_offsets_only() -> None:
 
 def test_single_drone_env_passes_every_task_option_on() -> None:
     env = QuadrotorEnv(seed=1, overspeed_weight=2.0, teacher_frame="command",
-                       crash_scale=3.0, pillar_range=7.0)
+                       crash_scale=3.0, pillar_range=7.0, lateral_weight=0.5)
     vec = env.vec
-    assert (vec.overspeed_weight, vec.teacher_frame, vec.crash_scale, vec.pillar_range) == (
-        2.0, "command", 3.0, 7.0)
+    assert (vec.overspeed_weight, vec.teacher_frame, vec.crash_scale, vec.pillar_range,
+            vec.lateral_weight) == (2.0, "command", 3.0, 7.0, 0.5)
     env.close()

@@ -114,13 +114,15 @@ class QuadrotorNoisyVecEnv(NoisyStateVecEnv):
     def __init__(self, num_envs: int = 1, seed: int = 0, noise_alpha: float = 0.1,
                  episode_steps: int = EPISODE_STEPS,
                  overspeed_weight: float = OVERSPEED_WEIGHT, teacher_frame: str = "world",
-                 crash_scale: float = 1.0, pillar_range: float = 0.0) -> None:
+                 crash_scale: float = 1.0, pillar_range: float = 0.0,
+                 lateral_weight: float = 0.0) -> None:
         # The quadrotor's task options pass through, so a reward recipe tuned on the
         # camera task (bench/quadrotor_teacher.py) applies to the noisy one unchanged.
         super().__init__(QuadrotorVecEnv(num_envs, seed=seed, episode_steps=episode_steps,
                                          overspeed_weight=overspeed_weight,
                                          teacher_frame=teacher_frame,
-                                         crash_scale=crash_scale, pillar_range=pillar_range),
+                                         crash_scale=crash_scale, pillar_range=pillar_range,
+                                         lateral_weight=lateral_weight),
                          noise_alpha, seed)
 
 

@@ -21,7 +21,10 @@ Observations:
 Rewards per control step (the SITT paper's terms): progress along the command direction
 (capped at the commanded distance per step; each metre beyond the cap costs
 ``overspeed_weight``, so the drone follows the commanded speed instead of racing ahead),
-penalties on action changes and body rates;
+each metre flown across the command (horizontally) costs ``lateral_weight`` (0: sideways
+flight is free, so a teacher may swing wide around every pillar, a manoeuvre a student
+can repeat without seeing them; bench/vision_ablation.py), penalties on action changes and
+body rates;
 a pillar crash costs ``CRASH_BASE + CRASH_PER_SPEED * |v|`` and ends the episode, leaving
 the box or touching the ground costs ``BOUNDS_PENALTY`` and ends it; ``crash_scale``
 multiplies both (an experiment knob for the teacher, bench/quadrotor_teacher.py). An episode is a
@@ -136,13 +139,15 @@ class QuadrotorVecEnv(LayoutVecEnv):
                  episode_steps: int = EPISODE_STEPS,
                  overspeed_weight: float = OVERSPEED_WEIGHT,
                  teacher_frame: str = "world", crash_scale: float = 1.0,
-                 pillar_range: float = 0.0) -> None:
+                 pillar_range: float = 0.0, lateral_weight: float = 0.0) -> None:
         if episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
         if not overspeed_weight >= 0:
             raise ValueError(f"overspeed_weight must be >= 0, got {overspeed_weight}")
         if not crash_scale >= 0:
             raise ValueError(f"crash_scale must be >= 0, got {crash_scale}")
+        if not lateral_weight >= 0:
+            raise ValueError(f"lateral_weight must be >= 0, got {lateral_weight}")
         if not pillar_range >= 0:
             raise ValueError(f"pillar_range must be >= 0 (0: no limit), got {pillar_range}")
         if teacher_frame not in TEACHER_FRAMES:
@@ -150,6 +155,7 @@ class QuadrotorVecEnv(LayoutVecEnv):
                              f"{teacher_frame!r}")
         self.overspeed_weight = float(overspeed_weight)
         self.crash_scale = float(crash_scale)
+        self.lateral_weight = float(lateral_weight)
         self.pillar_range = float(pillar_range)
         self.teacher_frame = teacher_frame
         teacher_space = gym.spaces.Box(-np.inf, np.inf, (TEACHER_DIM,), np.float32)
@@ -295,10 +301,11 @@ class QuadrotorVecEnv(LayoutVecEnv):
         hit_pillar = pillar_collision(self.position, self.pillar_xy)
         hit_bounds = (ground_collision(self.position) | out_of_box(self.position)) & ~hit_pillar
         speed = np.sqrt(np.einsum("ij,ij->i", self.velocity, self.velocity))
-        progress, overspeed = self._progress(start_xy)
+        progress, overspeed, lateral = self._progress(start_xy)
         self.progress += progress
         reward = (PROGRESS_WEIGHT * progress
                   - self.overspeed_weight * overspeed
+                  - self.lateral_weight * lateral
                   - ACTION_CHANGE_WEIGHT * _sq_norm(actions - self.prev_action)
                   - BODY_RATE_WEIGHT * _sq_norm(self.angular_velocity)
                   - self.crash_scale * (hit_pillar * (CRASH_BASE + CRASH_PER_SPEED * speed)
@@ -324,15 +331,17 @@ class QuadrotorVecEnv(LayoutVecEnv):
         }
         return reward.astype(np.float32), terminated, truncated, summary
 
-    def _progress(self, start_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _progress(self, start_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Metres flown along the command direction this step, capped at the commanded
-        distance per step (flying faster than commanded earns nothing more), and the
-        metres beyond that cap."""
+        distance per step (flying faster than commanded earns nothing more), the metres
+        beyond that cap, and the metres flown across the command (horizontal, unsigned)."""
         cmd_xy = self.command[:, :2]
         cmd_speed = np.sqrt(np.einsum("ij,ij->i", cmd_xy, cmd_xy))
-        along = np.einsum("ij,ij->i", self.position[:, :2] - start_xy, cmd_xy) / cmd_speed
+        moved = self.position[:, :2] - start_xy
+        along = np.einsum("ij,ij->i", moved, cmd_xy) / cmd_speed
+        across = np.abs(moved[:, 0] * cmd_xy[:, 1] - moved[:, 1] * cmd_xy[:, 0]) / cmd_speed
         cap = cmd_speed * CONTROL_DT
-        return np.minimum(along, cap), np.maximum(along - cap, 0.0)
+        return np.minimum(along, cap), np.maximum(along - cap, 0.0), across
 
     def _update_perception_metrics(self) -> None:
         rot = quaternion_to_matrix(self.quaternion)
@@ -407,13 +416,14 @@ class QuadrotorEnv(SingleTaskEnv):
                  episode_steps: int = EPISODE_STEPS,
                  overspeed_weight: float = OVERSPEED_WEIGHT,
                  teacher_frame: str = "world", crash_scale: float = 1.0,
-                 pillar_range: float = 0.0) -> None:
+                 pillar_range: float = 0.0, lateral_weight: float = 0.0) -> None:
         super().__init__(QuadrotorVecEnv(1, seed=seed, image_size=image_size,
                                          episode_steps=episode_steps,
                                          overspeed_weight=overspeed_weight,
                                          teacher_frame=teacher_frame,
                                          crash_scale=crash_scale,
-                                         pillar_range=pillar_range))
+                                         pillar_range=pillar_range,
+                                         lateral_weight=lateral_weight))
 
     def close(self) -> None:
         self.vec.close()  # releases the pybullet renderer
