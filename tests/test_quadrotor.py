@@ -304,16 +304,23 @@ def test_crash_scale_multiplies_both_crash_penalties_and_nothing_else():
         QuadrotorVecEnv(1, crash_scale=-1.0)
 
 
-@pytest.mark.parametrize("weight", [0.0, 1.0])
-def test_flying_faster_than_commanded_earns_nothing_and_costs_overspeed_weight(weight):
-    env = QuadrotorVecEnv(3, seed=0, overspeed_weight=weight)
-    env.set_student_mask(np.zeros(3, dtype=bool))
-    d = env.command_velocity(np.arange(3))[:, :2]
+def _facing_the_command_in_the_open(env: QuadrotorVecEnv) -> tuple[np.ndarray, np.ndarray]:
+    """Every drone at the origin facing its command, pillars far away, no rendering;
+    returns the commands' unit directions (xy) and speeds."""
+    env.set_student_mask(np.zeros(env.num_envs, dtype=bool))
+    d = env.command_velocity(np.arange(env.num_envs))[:, :2]
     speed = np.linalg.norm(d, axis=1)
     d /= speed[:, None]
     env.quaternion[:] = yaw_to_quaternion(np.arctan2(d[:, 1], d[:, 0]))
     env.pillar_xy[:] = np.array(FAR_AWAY[:1] * NUM_PILLARS)
     env.position[:, :2] = 0.0
+    return d, speed
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_flying_faster_than_commanded_earns_nothing_and_costs_overspeed_weight(weight):
+    env = QuadrotorVecEnv(3, seed=0, overspeed_weight=weight)
+    d, speed = _facing_the_command_in_the_open(env)
     # Env 0 at the commanded speed, envs 1 and 2 at 2x and 3x.
     env.velocity[:, :2] = d * speed[:, None] * np.array([[1.0], [2.0], [3.0]])
     start = env.position[:, :2].copy()
@@ -334,14 +341,8 @@ def test_flying_faster_than_commanded_earns_nothing_and_costs_overspeed_weight(w
 @pytest.mark.parametrize("weight", [0.0, 0.5])
 def test_flying_across_the_command_costs_lateral_weight_per_metre(weight):
     env = QuadrotorVecEnv(3, seed=0, lateral_weight=weight)
-    env.set_student_mask(np.zeros(3, dtype=bool))
-    d = env.command_velocity(np.arange(3))[:, :2]
-    speed = np.linalg.norm(d, axis=1)
-    d /= speed[:, None]
+    d, speed = _facing_the_command_in_the_open(env)
     n = np.stack([-d[:, 1], d[:, 0]], axis=1)
-    env.quaternion[:] = yaw_to_quaternion(np.arctan2(d[:, 1], d[:, 0]))
-    env.pillar_xy[:] = np.array(FAR_AWAY[:1] * NUM_PILLARS)
-    env.position[:, :2] = 0.0
     # All at the commanded speed along the command; env 1 also drifts 1 m/s to the left,
     # env 2 2 m/s to the right.
     env.velocity[:, :2] = d * speed[:, None] + n * np.array([[0.0], [1.0], [-2.0]])
