@@ -1,0 +1,46 @@
+"""bench/quadrotor_blind_lines.py: straight blind lines against hand-placed pillars."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from quadrotor_blind_lines import line_passes, main  # noqa: E402
+
+FAR = [[25.0, 25.0]] * 3  # three pillars out of every line's way
+
+
+def test_a_pillar_on_the_path_blocks_the_command_line_only() -> None:
+    # Command +x at 1 m/s for 20 s from the origin; a pillar 8 m ahead, 0.5 m to the left.
+    starts, commands = np.zeros((1, 2)), np.array([[1.0, 0.0]])
+    pillars = np.array([[[8.0, 0.5], *FAR]])
+    passes = line_passes(starts, commands, pillars, np.array([-30.0, 0.0, 30.0]), 20.0)
+    # At -30 deg the line is 4.6 m right of the pillar at x = 8; at +30 deg it is 4.1 m
+    # left of it; both clear 1.65 m. Flying the command hits it.
+    assert passes.tolist() == [[True, False, True]]
+
+
+def test_a_pillar_beside_the_path_blocks_the_line_that_crosses_it() -> None:
+    starts, commands = np.zeros((1, 2)), np.array([[0.0, 1.0]])  # command +y
+    # Left of +y is -x: a pillar at (-5, 8.7) sits on the +30 deg line (tan 30 * 8.7 = 5).
+    pillars = np.array([[[-5.0, 8.7], *FAR]])
+    passes = line_passes(starts, commands, pillars, np.array([-30.0, 0.0, 30.0]), 20.0)
+    assert passes.tolist() == [[True, True, False]]
+
+
+def test_leaving_the_box_fails() -> None:
+    # From x = 20 m, 20 m along +x ends at x = 40 m, outside the 30 m half-size.
+    passes = line_passes(np.array([[20.0, 0.0]]), np.array([[1.0, 0.0]]),
+                         np.array([[*FAR, [-25.0, -25.0]]]), np.array([0.0]), 20.0)
+    assert not passes.any()
+
+
+def test_the_table_covers_the_test_layouts(capsys) -> None:
+    assert main(["--layouts", "50", "--max-angle", "10", "--step", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "| -10 | -5 | +0 | +5 | +10 |" in out
+    # The first pillar stands on the commanded line in every layout.
+    assert "| layouts passed | " in out and " 0.00 |" in out.split("| layouts passed |")[1]
