@@ -2,6 +2,7 @@
 
     python bench/quadrotor_blind_lines.py                  # 1000 test layouts
     python bench/quadrotor_blind_lines.py --layouts 4000 --max-angle 60
+    python bench/quadrotor_blind_lines.py --other-lateral 6 --other-along 3 12   # a candidate
 
 Why: a student that passes a layout without seeing it makes the camera, and with it the
 teacher-student asymmetry, irrelevant there (bench/vision_ablation.py measured trained
@@ -14,8 +15,10 @@ centre and stays in the box. A blind policy can fly one such line in every layou
 knows the command and its own velocity), so the best single angle's pass rate is a floor
 under what a blind student can reach; curved blind paths may do better.
 
-Prints a Markdown table: pass rate per angle, the best angle, and the share of layouts
-that some angle passes (a seeing drone's straight-line options).
+``--other-lateral`` and ``--other-along`` draw the layouts' other three pillars from other
+ranges than the task's (``quadrotor_world.OTHER_PILLAR_*``), to compare candidate layouts
+before training on them. Prints a Markdown table: pass rate per angle, the best angle, and
+the share of layouts that some angle passes (a seeing drone's straight-line options).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from sitt_training.envs.quadrotor import CONTROL_DT, EPISODE_STEPS
 from sitt_training.envs.quadrotor_world import (
     BOX_HALF_XY,
     DRONE_RADIUS,
+    OTHER_PILLAR_ALONG,
+    OTHER_PILLAR_LATERAL,
     PILLAR_RADIUS,
     sample_layouts,
 )
@@ -65,17 +70,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-angle", type=float, default=45.0,
                         help="largest |angle| to the command tried, degrees")
     parser.add_argument("--step", type=float, default=5.0, help="angle step, degrees")
+    parser.add_argument("--other-lateral", type=float, default=OTHER_PILLAR_LATERAL,
+                        help="the other pillars' lateral range (+-, m) from the command line")
+    parser.add_argument("--other-along", type=float, nargs=2, default=OTHER_PILLAR_ALONG,
+                        metavar=("MIN", "MAX"), help="their range ahead of the start (m)")
     args = parser.parse_args(argv)
     if args.layouts < 1 or not 0 < args.step <= args.max_angle < 90:
         parser.error("need --layouts >= 1 and 0 < --step <= --max-angle < 90")
+    if not (args.other_lateral > 0 and 0 <= args.other_along[0] < args.other_along[1]):
+        parser.error("need --other-lateral > 0 and 0 <= --other-along MIN < MAX")
     ids = np.arange(args.layouts)
-    commands, starts, _, pillars = sample_layouts(TEST_SEED, ids, np.zeros_like(ids))
+    commands, starts, _, pillars = sample_layouts(
+        TEST_SEED, ids, np.zeros_like(ids), tuple(args.other_along), args.other_lateral)
     angles = np.arange(-args.max_angle, args.max_angle + 1e-9, args.step)
     passes = line_passes(starts[:, :2], commands[:, :2], pillars, angles,
                          EPISODE_STEPS * CONTROL_DT)
     rate = passes.mean(axis=0)
     best = int(np.argmax(rate))
-    print(f"{args.layouts} test layouts, straight lines at a fixed angle to the command\n")
+    print(f"{args.layouts} test layouts (other pillars {args.other_along[0]:g}-"
+          f"{args.other_along[1]:g} m ahead, +-{args.other_lateral:g} m), straight lines at a "
+          "fixed angle to the command\n")
     print("| angle [deg] | " + " | ".join(f"{a:+.0f}" for a in angles) + " |")
     print("|---|" + "---|" * len(angles))
     print("| layouts passed | " + " | ".join(f"{r:.2f}" for r in rate) + " |\n")

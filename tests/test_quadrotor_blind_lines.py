@@ -44,3 +44,22 @@ def test_the_table_covers_the_test_layouts(capsys) -> None:
     assert "| -10 | -5 | +0 | +5 | +10 |" in out
     # The first pillar stands on the commanded line in every layout.
     assert "| layouts passed | " in out and " 0.00 |" in out.split("| layouts passed |")[1]
+
+
+def test_other_pillar_ranges_place_the_other_pillars() -> None:
+    from sitt_training.envs.quadrotor_world import sample_layouts
+
+    ids = np.arange(40)
+    commands, starts, _, pillars = sample_layouts(5, ids, np.zeros_like(ids),
+                                                  other_along=(10.0, 20.0), other_lateral=8.0)
+    d = commands[:, :2] / np.linalg.norm(commands[:, :2], axis=1, keepdims=True)
+    n = np.stack([-d[:, 1], d[:, 0]], axis=1)
+    rel = pillars[:, 1:] - starts[:, None, :2]  # the three pillars after the first
+    along = np.einsum("npk,nk->np", rel, d)
+    lateral = np.einsum("npk,nk->np", rel, n)
+    assert (along >= 10.0 - 1e-9).all() and (along <= 20.0 + 1e-9).all()
+    assert (np.abs(lateral) <= 8.0 + 1e-9).all()
+    # Other ranges move the other pillars; the first is drawn before them and stays.
+    default = sample_layouts(5, ids, np.zeros_like(ids))[3]
+    assert not np.allclose(default, pillars)
+    np.testing.assert_array_equal(default[:, 0], pillars[:, 0])  # the first pillar is kept

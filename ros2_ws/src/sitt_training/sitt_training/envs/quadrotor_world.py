@@ -59,8 +59,12 @@ class Layout:
         return self.speed * np.array([math.cos(self.command_yaw), math.sin(self.command_yaw), 0.0])
 
 
-def sample_layout(rng: np.random.Generator) -> Layout:
-    """Draw one episode: command, start, and pillars placed by rejection sampling."""
+def sample_layout(rng: np.random.Generator,
+                  other_along: tuple[float, float] = OTHER_PILLAR_ALONG,
+                  other_lateral: float = OTHER_PILLAR_LATERAL) -> Layout:
+    """Draw one episode: command, start, and pillars placed by rejection sampling; the
+    pillars after the first are drawn ``other_along`` m ahead of the start and up to
+    ``other_lateral`` m to either side of the commanded line."""
     psi, speed, start_lat, height, yaw, p1_along, p1_lat = rng.uniform(
         [-math.pi, SPEED[0], -START_LATERAL, START_HEIGHT[0], -math.pi,
          FIRST_PILLAR_ALONG[0], -FIRST_PILLAR_LATERAL],
@@ -69,10 +73,10 @@ def sample_layout(rng: np.random.Generator) -> Layout:
     )
     # Rejection sampling in (along, lateral) coordinates: distances are the same as in xy.
     placed = [(float(p1_along), float(start_lat + p1_lat))]
-    lateral, rejected = OTHER_PILLAR_LATERAL, 0
+    lateral, rejected = other_lateral, 0
     while len(placed) < NUM_PILLARS:
-        candidates = rng.uniform([OTHER_PILLAR_ALONG[0], -lateral],
-                                 [OTHER_PILLAR_ALONG[1], lateral], (_CANDIDATE_BATCH, 2))
+        candidates = rng.uniform([other_along[0], -lateral],
+                                 [other_along[1], lateral], (_CANDIDATE_BATCH, 2))
         for along, lat in candidates.tolist():
             lat += start_lat
             if _pillar_fits(along, lat, start_lat, placed):
@@ -101,11 +105,13 @@ def _pillar_fits(along: float, lat: float, start_lat: float,
 
 
 def sample_layouts(
-    seed: int, env_ids: np.ndarray, episodes: np.ndarray
+    seed: int, env_ids: np.ndarray, episodes: np.ndarray,
+    other_along: tuple[float, float] = OTHER_PILLAR_ALONG,
+    other_lateral: float = OTHER_PILLAR_LATERAL,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Layouts of the given (env id, episode index) pairs as arrays: command velocities
     ``(n, 3)``, starts ``(n, 3)``, start yaws ``(n,)`` and pillar centres ``(n, 4, 2)``."""
-    layouts = [sample_layout(layout_rng(seed, int(i), int(k)))
+    layouts = [sample_layout(layout_rng(seed, int(i), int(k)), other_along, other_lateral)
                for i, k in zip(env_ids, episodes, strict=True)]
     n = len(layouts)
     if n == 0:
