@@ -32,10 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import signal
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -219,27 +220,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no run with a checkpoint under {args.out}", file=sys.stderr)
             return 1
     results: list[dict[str, Any]] = []
-    failed = 0
     # Spawned workers: each starts its own torch, not a fork of this one's thread pools.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
-        futures = {pool.submit(train_and_test, recipe, seed, args.out, args.iterations,
-                               args.episodes, args.every, args.overrides,
-                               not args.test_only): (recipe, seed)
-                   for recipe, seed in jobs}
-        for future in as_completed(futures):
-            recipe, seed = futures[future]
+    # SIGTERM stops the sweep as Ctrl-C does: without this, killing this process left its
+    # pool workers training on, unseen.
+    old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+            futures = {pool.submit(train_and_test, recipe, seed, args.out, args.iterations,
+                                   args.episodes, args.every, args.overrides,
+                                   not args.test_only): (recipe, seed)
+                       for recipe, seed in jobs}
             try:
-                result = future.result()
-            except Exception as err:  # report it and keep the other runs
-                failed += 1
-                print(f"{recipe} seed {seed}: FAILED: {err!r}", file=sys.stderr, flush=True)
-                continue
-            results.append(result)
-            print(f"{recipe} seed {seed}: selected {result['selected']:.3f} (iteration "
-                  f"{result['selected_iteration']}), final {result['final']:.3f} (iteration "
-                  f"{result['iterations']}), {result['train_wall_time']:.0f} s training "
-                  f"[{len(results) + failed}/{len(jobs)}]", flush=True)
+                _collect(futures, results, len(jobs))
+            except KeyboardInterrupt:
+                _stop_workers(futures)
+                print("interrupted: each run keeps its checkpoints (every 25 iterations); "
+                      "the same command continues them", file=sys.stderr, flush=True)
+                return 130
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    failed = len(jobs) - len(results)
 
     print(f"\nTeacher alone, {args.episodes} validation and test flights per checkpoint "
           f"(every {args.every} iterations and the last):\n")
@@ -254,6 +255,35 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))
     return 1 if failed else 0
+
+
+def _collect(futures: dict[Future[dict[str, Any]], tuple[str, int]],
+             results: list[dict[str, Any]], total: int) -> None:
+    """Each run's result as it finishes, printed; a failed run is reported and skipped."""
+    failed = 0
+    for future in as_completed(futures):
+        recipe, seed = futures[future]
+        try:
+            result = future.result()
+        except Exception as err:  # report it and keep the other runs
+            failed += 1
+            print(f"{recipe} seed {seed}: FAILED: {err!r}", file=sys.stderr, flush=True)
+            continue
+        results.append(result)
+        print(f"{recipe} seed {seed}: selected {result['selected']:.3f} (iteration "
+              f"{result['selected_iteration']}), final {result['final']:.3f} (iteration "
+              f"{result['iterations']}), {result['train_wall_time']:.0f} s training "
+              f"[{len(results) + failed}/{total}]", flush=True)
+
+
+def _stop_workers(futures: dict[Future[dict[str, Any]], tuple[str, int]]) -> None:
+    """Cancel the runs not started and kill the pool's workers: a run loses at most the
+    iterations since its last checkpoint, and a rerun resumes it."""
+    for future in futures:
+        future.cancel()
+    for child in multiprocessing.active_children():
+        child.kill()
+        child.join()
 
 
 if __name__ == "__main__":

@@ -66,3 +66,29 @@ def test_test_only_without_runs_fails_cleanly(tmp_path, capsys) -> None:
     assert main(["--recipes", "base", "--seeds", "0", "--workers", "1",
                  "--out", str(tmp_path), "--test-only"]) == 1
     assert "no run with a checkpoint" in capsys.readouterr().err
+
+
+def test_sigterm_stops_the_sweep_and_its_workers(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    argv = [sys.executable, str(REPO / "bench" / "quadrotor_teacher.py"), "--recipes", "base",
+            "--seeds", "0", "1", "--iterations", "100000", "--workers", "2",
+            "--out", str(tmp_path), *[f"--set={o}" for o in TINY]]
+    sweep = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metrics = [tmp_path / "base" / f"bc_s{seed}" / "metrics.jsonl" for seed in (0, 1)]
+    deadline = time.monotonic() + 120.0
+    while not all(m.is_file() and m.stat().st_size for m in metrics):  # both runs training
+        assert sweep.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+    children = [int(p) for p in subprocess.run(["pgrep", "-P", str(sweep.pid)],
+                                               capture_output=True, text=True).stdout.split()]
+    sweep.send_signal(signal.SIGTERM)
+    out, _ = sweep.communicate(timeout=60)
+    assert sweep.returncode == 130 and "interrupted" in out
+    time.sleep(0.5)
+    alive = [pid for pid in children if os.path.exists(f"/proc/{pid}")
+             and "zombie" not in open(f"/proc/{pid}/status").read()]
+    assert not alive  # no worker trains on after its sweep is gone
