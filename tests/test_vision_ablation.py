@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_checks import train_tiny_run
 
 from sitt_training.config import load_config
 from sitt_training.trainer import Trainer
@@ -74,10 +75,6 @@ def test_a_trained_student_flies_each_variant(tmp_path, capsys) -> None:
 
 
 def test_a_student_without_images_is_refused(tmp_path) -> None:
-    cfg = load_config(overrides=[
-        "task.name=tunnel_vision", "task.num_envs=4", "task.student_envs=4",
-        "ppo.rollout_steps=4", "ppo.minibatches=1", "ppo.epochs=1", "train.iterations=1",
-        "train.eval_every=0", "train.torch_threads=1"])
-    Trainer(cfg, tmp_path / "grid", show_progress=False).train()
+    train_tiny_run("tunnel_vision", "bc", tmp_path / "grid", ["train.torch_threads=1"])
     with pytest.raises(ValueError, match="sees no image"):
         ablated_success(tmp_path / "grid", 2, None)
