@@ -411,10 +411,12 @@ def test_quadrotor_noisy_is_the_teacher_state_without_a_camera() -> None:
 
 def test_quadrotor_noisy_passes_the_task_options_on() -> None:
     env = make_task("quadrotor_noisy", 1, 0, overspeed_weight=2.0, teacher_frame="command",
-                    crash_scale=3.0, pillar_range=7.0, lateral_weight=0.5)
+                    crash_scale=3.0, pillar_range=7.0, lateral_weight=0.5,
+                    deviation_weight=0.2, other_pillar_lateral=6.0)
     inner = env.inner
     assert (inner.overspeed_weight, inner.teacher_frame, inner.crash_scale,
-            inner.pillar_range, inner.lateral_weight) == (2.0, "command", 3.0, 7.0, 0.5)
+            inner.pillar_range, inner.lateral_weight, inner.deviation_weight,
+            inner.other_pillar_lateral) == (2.0, "command", 3.0, 7.0, 0.5, 0.2, 6.0)
     env.close()
 
 

@@ -361,6 +361,52 @@ def test_flying_across_the_command_costs_lateral_weight_per_metre(weight):
         QuadrotorVecEnv(1, lateral_weight=-0.1)
 
 
+@pytest.mark.parametrize("weight", [0.0, 0.3])
+def test_time_off_the_commanded_line_costs_deviation_weight_per_metre_second(weight):
+    env = QuadrotorVecEnv(3, seed=0, deviation_weight=weight)
+    d, speed = _facing_the_command_in_the_open(env)
+    n = np.stack([-d[:, 1], d[:, 0]], axis=1)
+    # All fly the command; env 0 on its line, env 1 2 m left of it, env 2 3 m right.
+    env.line_origin[:] = 0.0
+    env.position[:, :2] = n * np.array([[0.0], [2.0], [-3.0]])
+    env.velocity[:, :2] = d * speed[:, None]
+    start = env.position[:, :2].copy()
+    _, reward, _, _, _ = env.step(np.zeros((3, 4)))
+    offset = np.abs(np.einsum("ij,ij->i", env.position[:, :2], n))
+    np.testing.assert_allclose(offset, [0.0, 2.0, 3.0], atol=1e-6)
+    # Beside the progress (the commands' speeds differ), each metre off the line costs the
+    # weight per second; the other terms are the same for all three.
+    progress = np.minimum(np.einsum("ij,ij->i", env.position[:, :2] - start, d),
+                          speed * CONTROL_DT)
+    np.testing.assert_allclose(reward[1:] - reward[0],
+                               progress[1:] - progress[0]
+                               - weight * (offset[1:] - offset[0]) * CONTROL_DT, atol=1e-5)
+    # The line is the start's: a reset puts the drone on it.
+    env.reset(seed=1)
+    np.testing.assert_allclose(env._line_offset(), 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match="deviation_weight"):
+        QuadrotorVecEnv(1, deviation_weight=-1.0)
+
+
+def test_layout_ranges_are_task_options():
+    env = QuadrotorVecEnv(64, seed=5, other_pillar_along=[14.0, 20.0], other_pillar_lateral=7.0)
+    d = env.command[:, :2] / np.linalg.norm(env.command[:, :2], axis=1, keepdims=True)
+    n = np.stack([-d[:, 1], d[:, 0]], axis=1)
+    rel = env.pillar_xy - env.line_origin[:, None, :]
+    along, lateral = np.einsum("npk,nk->np", rel, d), np.einsum("npk,nk->np", rel, n)
+    assert ((along[:, 1:] >= 14.0) & (along[:, 1:] <= 20.0)).all()
+    assert (np.abs(lateral[:, 1:]) <= 7.0).mean() > 0.9  # widened only after many rejections
+    assert (np.abs(lateral[:, 1:]) > 5.0).any()  # beyond the task's default +-5 m
+    # The first pillar (on the path) and the start are drawn as before.
+    plain = QuadrotorVecEnv(64, seed=5)
+    np.testing.assert_array_equal(plain.pillar_xy[:, 0], env.pillar_xy[:, 0])
+    np.testing.assert_array_equal(plain.position, env.position)
+    for bad in ({"other_pillar_along": [5.0, 5.0]}, {"other_pillar_along": [1.0, 2.0, 3.0]},
+                {"other_pillar_lateral": 0.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            QuadrotorVecEnv(1, **bad)
+
+
 def test_ground_crash_and_perception_metrics():
     env = QuadrotorVecEnv(2, seed=2)
     env.set_student_mask(np.zeros(2, dtype=bool))
@@ -441,8 +487,12 @@ def test_pillar_range_shortens_far_offsets_only() -> None:
 
 def test_single_drone_env_passes_every_task_option_on() -> None:
     env = QuadrotorEnv(seed=1, overspeed_weight=2.0, teacher_frame="command",
-                       crash_scale=3.0, pillar_range=7.0, lateral_weight=0.5)
+                       crash_scale=3.0, pillar_range=7.0, lateral_weight=0.5,
+                       deviation_weight=0.2, other_pillar_along=(4, 9), other_pillar_lateral=6)
     vec = env.vec
     assert (vec.overspeed_weight, vec.teacher_frame, vec.crash_scale, vec.pillar_range,
-            vec.lateral_weight) == (2.0, "command", 3.0, 7.0, 0.5)
+            vec.lateral_weight, vec.deviation_weight, vec.other_pillar_along,
+            vec.other_pillar_lateral) == (2.0, "command", 3.0, 7.0, 0.5, 0.2, (4.0, 9.0), 6.0)
+    with pytest.raises(TypeError, match="lateral_wieght"):
+        QuadrotorEnv(seed=1, lateral_wieght=0.5)  # a misspelt option is named
     env.close()

@@ -28,7 +28,7 @@ from ..noise import l2t_observation
 from .arm_drawer import EPISODE_STEPS as ARM_EPISODE_STEPS
 from .arm_drawer import ArmDrawerVecEnv
 from .base import TeacherStudentVecEnv
-from .quadrotor import EPISODE_STEPS, OVERSPEED_WEIGHT, QuadrotorVecEnv
+from .quadrotor import QuadrotorVecEnv
 
 # Added to the task seed for the noise stream, so noise and layouts are independent.
 NOISE_STREAM = 0x4C3254  # "L2T"
@@ -112,18 +112,11 @@ class QuadrotorNoisyVecEnv(NoisyStateVecEnv):
     pillar offsets decide crashes, and 40% of their size is a metre or more."""
 
     def __init__(self, num_envs: int = 1, seed: int = 0, noise_alpha: float = 0.1,
-                 episode_steps: int = EPISODE_STEPS,
-                 overspeed_weight: float = OVERSPEED_WEIGHT, teacher_frame: str = "world",
-                 crash_scale: float = 1.0, pillar_range: float = 0.0,
-                 lateral_weight: float = 0.0) -> None:
-        # The quadrotor's task options pass through, so a reward recipe tuned on the
-        # camera task (bench/quadrotor_teacher.py) applies to the noisy one unchanged.
-        super().__init__(QuadrotorVecEnv(num_envs, seed=seed, episode_steps=episode_steps,
-                                         overspeed_weight=overspeed_weight,
-                                         teacher_frame=teacher_frame,
-                                         crash_scale=crash_scale, pillar_range=pillar_range,
-                                         lateral_weight=lateral_weight),
-                         noise_alpha, seed)
+                 **task_options: Any) -> None:
+        # Every other keyword is a quadrotor task option (``QuadrotorVecEnv``), passed on,
+        # so a reward recipe tuned on the camera task (bench/quadrotor_teacher.py) applies
+        # to the noisy one unchanged.
+        super().__init__(QuadrotorVecEnv(num_envs, seed=seed, **task_options), noise_alpha, seed)
 
 
 class ArmDrawerNoisyVecEnv(NoisyStateVecEnv):

@@ -23,8 +23,9 @@ Rewards per control step (the SITT paper's terms): progress along the command di
 ``overspeed_weight``, so the drone follows the commanded speed instead of racing ahead),
 each metre flown across the command (horizontally) costs ``lateral_weight`` (0: sideways
 flight is free, so a teacher may swing wide around every pillar, a manoeuvre a student
-can repeat without seeing them; bench/vision_ablation.py), penalties on action changes and
-body rates;
+can repeat without seeing them; bench/vision_ablation.py), each second spent off the
+commanded line (the start's line along the command) costs ``deviation_weight`` per metre
+of horizontal distance from it (0: off), penalties on action changes and body rates;
 a pillar crash costs ``CRASH_BASE + CRASH_PER_SPEED * |v|`` and ends the episode, leaving
 the box or touching the ground costs ``BOUNDS_PENALTY`` and ends it; ``crash_scale``
 multiplies both (an experiment knob for the teacher, bench/quadrotor_teacher.py). An episode is a
@@ -32,11 +33,16 @@ success when it reaches ``EPISODE_STEPS`` (or the ``episode_steps`` given) witho
 *and* has flown at least ``MIN_PROGRESS_FRACTION`` of the commanded distance along the
 command: without the second condition, a drone that hovers in place for 20 s would count
 as a success.
+
+Layouts: the three pillars after the first are drawn ``other_pillar_along`` m ahead of the
+start and up to ``other_pillar_lateral`` m to either side of the commanded line
+(``quadrotor_world.sample_layout``; the defaults are the task's).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -70,6 +76,8 @@ from .quadrotor_dynamics import (
 )
 from .quadrotor_world import (
     NUM_PILLARS,
+    OTHER_PILLAR_ALONG,
+    OTHER_PILLAR_LATERAL,
     ground_collision,
     out_of_box,
     pillar_collision,
@@ -131,7 +139,7 @@ class QuadrotorVecEnv(LayoutVecEnv):
 
     _state_attrs = (
         "position", "velocity", "quaternion", "angular_velocity", "rotor_thrust",
-        "command", "pillar_xy", "prev_action", "steps",
+        "command", "line_origin", "pillar_xy", "prev_action", "steps",
         "angle_sum", "angle_count", "pillars_seen", "progress",
     )
 
@@ -139,7 +147,10 @@ class QuadrotorVecEnv(LayoutVecEnv):
                  episode_steps: int = EPISODE_STEPS,
                  overspeed_weight: float = OVERSPEED_WEIGHT,
                  teacher_frame: str = "world", crash_scale: float = 1.0,
-                 pillar_range: float = 0.0, lateral_weight: float = 0.0) -> None:
+                 pillar_range: float = 0.0, lateral_weight: float = 0.0,
+                 deviation_weight: float = 0.0,
+                 other_pillar_along: Sequence[float] = OTHER_PILLAR_ALONG,
+                 other_pillar_lateral: float = OTHER_PILLAR_LATERAL) -> None:
         if episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
         if not overspeed_weight >= 0:
@@ -148,6 +159,14 @@ class QuadrotorVecEnv(LayoutVecEnv):
             raise ValueError(f"crash_scale must be >= 0, got {crash_scale}")
         if not lateral_weight >= 0:
             raise ValueError(f"lateral_weight must be >= 0, got {lateral_weight}")
+        if not deviation_weight >= 0:
+            raise ValueError(f"deviation_weight must be >= 0, got {deviation_weight}")
+        along = tuple(float(v) for v in other_pillar_along)
+        if len(along) != 2 or not 0 <= along[0] < along[1]:
+            raise ValueError("other_pillar_along must be [min, max] m ahead with 0 <= min < "
+                             f"max, got {other_pillar_along!r}")
+        if not other_pillar_lateral > 0:
+            raise ValueError(f"other_pillar_lateral must be > 0 m, got {other_pillar_lateral}")
         if not pillar_range >= 0:
             raise ValueError(f"pillar_range must be >= 0 (0: no limit), got {pillar_range}")
         if teacher_frame not in TEACHER_FRAMES:
@@ -156,6 +175,9 @@ class QuadrotorVecEnv(LayoutVecEnv):
         self.overspeed_weight = float(overspeed_weight)
         self.crash_scale = float(crash_scale)
         self.lateral_weight = float(lateral_weight)
+        self.deviation_weight = float(deviation_weight)
+        self.other_pillar_along = along
+        self.other_pillar_lateral = float(other_pillar_lateral)
         self.pillar_range = float(pillar_range)
         self.teacher_frame = teacher_frame
         teacher_space = gym.spaces.Box(-np.inf, np.inf, (TEACHER_DIM,), np.float32)
@@ -175,6 +197,7 @@ class QuadrotorVecEnv(LayoutVecEnv):
         self.angular_velocity = np.zeros((n, 3))
         self.rotor_thrust = np.zeros((n, 4))
         self.command = np.zeros((n, 3))  # world velocity command
+        self.line_origin = np.zeros((n, 2))  # start xy: the commanded line passes through it
         self.pillar_xy = np.zeros((n, NUM_PILLARS, 2))
         self.prev_action = np.zeros((n, 4))
         self.steps = np.zeros(n, dtype=np.int64)
@@ -273,8 +296,10 @@ class QuadrotorVecEnv(LayoutVecEnv):
     def _reset_envs(self, env_ids: np.ndarray) -> None:
         if env_ids.size == 0:
             return
-        command, start, yaw, pillars = sample_layouts(*self._next_episodes(env_ids))
+        command, start, yaw, pillars = sample_layouts(
+            *self._next_episodes(env_ids), self.other_pillar_along, self.other_pillar_lateral)
         self.command[env_ids] = command
+        self.line_origin[env_ids] = start[:, :2]
         self.pillar_xy[env_ids] = pillars
         self.position[env_ids] = start
         self.velocity[env_ids] = 0.0
@@ -306,6 +331,7 @@ class QuadrotorVecEnv(LayoutVecEnv):
         reward = (PROGRESS_WEIGHT * progress
                   - self.overspeed_weight * overspeed
                   - self.lateral_weight * lateral
+                  - self.deviation_weight * self._line_offset() * CONTROL_DT
                   - ACTION_CHANGE_WEIGHT * _sq_norm(actions - self.prev_action)
                   - BODY_RATE_WEIGHT * _sq_norm(self.angular_velocity)
                   - self.crash_scale * (hit_pillar * (CRASH_BASE + CRASH_PER_SPEED * speed)
@@ -342,6 +368,13 @@ class QuadrotorVecEnv(LayoutVecEnv):
         across = np.abs(moved[:, 0] * cmd_xy[:, 1] - moved[:, 1] * cmd_xy[:, 0]) / cmd_speed
         cap = cmd_speed * CONTROL_DT
         return np.minimum(along, cap), np.maximum(along - cap, 0.0), across
+
+    def _line_offset(self) -> np.ndarray:
+        """Horizontal distance (m) of each drone from its commanded line."""
+        cmd_xy = self.command[:, :2]
+        rel = self.position[:, :2] - self.line_origin
+        return (np.abs(rel[:, 0] * cmd_xy[:, 1] - rel[:, 1] * cmd_xy[:, 0])
+                / np.sqrt(np.einsum("ij,ij->i", cmd_xy, cmd_xy)))
 
     def _update_perception_metrics(self) -> None:
         rot = quaternion_to_matrix(self.quaternion)
@@ -412,18 +445,10 @@ def _sq_norm(x: np.ndarray) -> np.ndarray:
 class QuadrotorEnv(SingleTaskEnv):
     """A single drone for ``gymnasium.make("sitt/Quadrotor-v0")``."""
 
-    def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE,
-                 episode_steps: int = EPISODE_STEPS,
-                 overspeed_weight: float = OVERSPEED_WEIGHT,
-                 teacher_frame: str = "world", crash_scale: float = 1.0,
-                 pillar_range: float = 0.0, lateral_weight: float = 0.0) -> None:
-        super().__init__(QuadrotorVecEnv(1, seed=seed, image_size=image_size,
-                                         episode_steps=episode_steps,
-                                         overspeed_weight=overspeed_weight,
-                                         teacher_frame=teacher_frame,
-                                         crash_scale=crash_scale,
-                                         pillar_range=pillar_range,
-                                         lateral_weight=lateral_weight))
+    def __init__(self, seed: int = 0, **task_options: Any) -> None:
+        """``task_options``: any keyword of ``QuadrotorVecEnv`` (image size, episode length,
+        reward weights, layout ranges), passed on unchanged."""
+        super().__init__(QuadrotorVecEnv(1, seed=seed, **task_options))
 
     def close(self) -> None:
         self.vec.close()  # releases the pybullet renderer
