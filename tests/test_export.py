@@ -31,7 +31,8 @@ TINY = ["task.name=quadrotor", "task.num_envs=8", "task.student_envs=4", "method
         "method.align_batch_size=16", "method.buffer_size=256", "network.hidden=[32]",
         "network.cnn_channels=[8, 8, 8, 8]", "network.normalize_obs=true",
         "train.iterations=1", "train.eval_every=0",
-        "train.torch_threads=1", "train.checkpoint_buffer=false"]
+        "train.torch_threads=1", "train.checkpoint_buffer=false",
+        "task.kwargs.deviation_weight=0.05"]
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,8 @@ def test_contract_round_trip_describes_the_graph(exported: tuple) -> None:
     assert contract["action"]["safe"] == [0.0, 0.0, 0.0, 0.0]
     assert contract["control_rate_hz"] == pytest.approx(50.0)
     assert contract["provenance"]["method"] == "sitt"
+    # The run's task options, so that the sim bridge builds the same world.
+    assert contract["provenance"]["task_options"] == {"deviation_weight": 0.05}
 
 
 def test_tampered_or_corrupt_models_are_refused(exported: tuple, tmp_path: Path) -> None:

@@ -585,6 +585,36 @@ def test_teacher_demonstrations_are_recorded_and_equal_the_teacher_evaluation(
         assert image.log_ns == stamp_ns(image.msg.header.stamp)
 
 
+def test_task_options_build_the_world_the_model_was_trained_in(student, tmp_path) -> None:
+    """``task_options`` (else the contract's provenance, else the teacher run's) set the
+    task's options: other layouts and rewards than the defaults give other returns, equal
+    to the in-process evaluation with the same options."""
+    # A large deviation weight: the brief teacher barely leaves its line in 40 steps.
+    layouts = {"other_pillar_along": [4.0, 9.0], "other_pillar_lateral": 7.0}
+    options = {"deviation_weight": 20.0, **layouts}
+    proc = _bridge(f"opts_{os.getpid()}", tmp_path, "episodes:=2", "episode_steps:=40",
+                   f"teacher_checkpoint:={student.run / 'model_1.pt'}",
+                   f"task_options:='{json.dumps(options)}'")
+    out, err = _finish(proc, tmp_path, 120)
+    assert proc.returncode == 0, err
+    returns = [ep["return"] for ep in _last_json(out)["per_episode"]]
+    _, teacher, _ = load_run(student.run, student.run / "model_1.pt")
+    ref = evaluate(teacher, "quadrotor", {"episode_steps": 40, **options}, "teacher", 2,
+                   TEST_SEED)
+    np.testing.assert_allclose(returns, ref.per_episode["r"], atol=1e-4)
+    # Without either option the returns differ (the teacher reacts to other pillars).
+    for other in ({}, {"deviation_weight": 20.0}):
+        plain = evaluate(teacher, "quadrotor", {"episode_steps": 40, **other}, "teacher", 2,
+                         TEST_SEED)
+        assert np.abs(np.asarray(returns) - plain.per_episode["r"]).max() > 5e-3, other
+    for bad, message in (('{"bogus": 1}', "unexpected keyword argument 'bogus'"),
+                         ("[1]", "task_options must be a JSON object"),
+                         ("{bogus", "task_options is not JSON")):
+        proc = _bridge(f"badopts_{os.getpid()}", tmp_path, f"task_options:='{bad}'")
+        _, err = _finish(proc, tmp_path, 60)
+        assert proc.returncode == 1 and message in err, err
+
+
 # --------------------------------------------------------------------------- training launch
 def test_sim_training_launch_file_runs_sitt_train(ros_env, tmp_path) -> None:
     tree = ast.parse(TRAIN_LAUNCH.read_text())

@@ -105,6 +105,10 @@ PARAMETERS = (
           "arm_drawer)"),
     Param("episode_steps", 0, "episode length in control steps; 0: the task's own (shorter "
           "episodes for tests and benchmarks)", 0, 10**9),
+    Param("task_options", "", "the task's options as a JSON object (a run's config "
+          "task.kwargs, e.g. '{\"other_pillar_lateral\": 6}'); empty: those the model "
+          "contract records (provenance.task_options, written by sitt-export), else the "
+          "teacher checkpoint's run's, else the task's defaults"),
     Param("seed", TEST_SEED, "layout seed: episode k flies environment k of "
           "evaluate(..., episodes=N, seed) (default: the test seed)", 0, 2**31 - 1),
     Param("episodes", 10, "episodes to run, then print the summary", 1, 10**9),
@@ -199,17 +203,20 @@ class SimBridge(Node):
             raise self._bad(f"parameter mode={p['mode']!r}: expected one of {', '.join(MODES)}")
         self.mode = p["mode"]
         self.spinner = make_executor(self.p["executor"])
-        task_kwargs = {"episode_steps": int(p["episode_steps"])} if p["episode_steps"] else {}
         self.teacher = self._load_teacher()
+        file_contract = self._file_contract()
+        task_kwargs = self._task_options(file_contract)
+        if p["episode_steps"]:
+            task_kwargs["episode_steps"] = int(p["episode_steps"])
         adapter = ADAPTERS[p["task"]]
         try:
-            self.env = TASKS[p["task"]](num_envs=1, seed=int(p["seed"]), **task_kwargs,
-                                        **adapter.env_kwargs)
+            self.env = TASKS[p["task"]](num_envs=1, seed=int(p["seed"]),
+                                        **{**task_kwargs, **adapter.env_kwargs})
         except (TypeError, ValueError) as err:
             raise self._bad(f"cannot build task {p['task']} with {task_kwargs}: {err}") from err
         self.env.set_student_mask(np.zeros(1, dtype=bool))  # the bridge renders itself
         self.env.render_images(ONE)  # creates the renderer now, not in the first step
-        self.contract = self._contract()
+        self.contract = file_contract or self.env.policy_contract()
         self.dt_ns = round(1e9 / float(self.env.policy_contract()["control_rate_hz"]))
         rate = float(p["control_rate_hz"]) or 1e9 / self.dt_ns
         self.period_s = 1.0 / rate
@@ -245,10 +252,28 @@ class SimBridge(Node):
             raise StartupError(f"cannot load teacher_checkpoint {path}: {err}",
                                EXIT_BAD_MODEL) from err
 
-    def _contract(self) -> dict[str, Any]:
+    def _task_options(self, file_contract: dict[str, Any] | None) -> dict[str, Any]:
+        """The task's keyword options: the parameter, else the contract's, else the teacher
+        run's (so the bridge simulates the world the model was trained in)."""
+        text = self.p["task_options"].strip()
+        if text:
+            try:
+                options = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise self._bad(f"parameter task_options is not JSON: {err}") from err
+            if not isinstance(options, dict):
+                raise self._bad("parameter task_options must be a JSON object, got "
+                                f"{type(options).__name__}")
+            return options
+        if file_contract is not None:
+            return dict(file_contract.get("provenance", {}).get("task_options", {}))
+        return dict(self.teacher.task_kwargs) if self.teacher else {}
+
+    def _file_contract(self) -> dict[str, Any] | None:
+        """The ``model_contract`` parameter's contract, or None when it is empty."""
         path = self.p["model_contract"]
         if not path:
-            return self.env.policy_contract()
+            return None
         from sitt_policy_node.contract import ContractError, sidecar_path, validate_contract
 
         file = Path(path)

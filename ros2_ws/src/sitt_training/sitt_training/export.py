@@ -140,6 +140,8 @@ def export_run(run_dir: Path, checkpoint: Path | str | None, out_dir: Path) -> P
     provenance = {"run_dir": str(Path(run_dir).resolve()), "method": cfg.method.name,
                   "seed": cfg.train.seed, "checkpoint": Path(meta["checkpoint"]).name,
                   "iteration": meta["iteration"], "env_steps": meta["env_steps"],
+                  # The world it was trained in: the sim bridge builds the task with them.
+                  "task_options": dict(cfg.task.kwargs),
                   "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     try:
         return export_student(policy, env, out_dir, provenance)
