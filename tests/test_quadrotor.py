@@ -381,6 +381,9 @@ def test_time_off_the_commanded_line_costs_deviation_weight_per_metre_second(wei
     np.testing.assert_allclose(reward[1:] - reward[0],
                                progress[1:] - progress[0]
                                - weight * (offset[1:] - offset[0]) * CONTROL_DT, atol=1e-5)
+    # The episode summary reports the mean distance from the line so far.
+    np.testing.assert_allclose(env._step(np.zeros((3, 4)))[3]["line_offset_m"],
+                               (offset + env._line_offset()) / 2, rtol=1e-9)
     # The line is the start's: a reset puts the drone on it.
     env.reset(seed=1)
     np.testing.assert_allclose(env._line_offset(), 0.0, atol=1e-12)

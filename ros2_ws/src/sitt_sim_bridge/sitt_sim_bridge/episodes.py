@@ -5,7 +5,8 @@ object; custom messages cannot be built on these machines), e.g.::
 
     {"episode": 0, "seed": 1000033, "success": true, "return": 17.2, "length": 1000,
      "crash_pillar": false, "crash_bounds": false, "velocity_angle_deg": 12.5,
-     "obstacles_in_view": 2.0, "progress_fraction": 0.83, "sim_time_s": 20.52,
+     "obstacles_in_view": 2.0, "progress_fraction": 0.83, "line_offset_m": 1.4,
+     "sim_time_s": 20.52,
      "safe_actions": 0, "rejected_actions": 0}
 
 (the arm's: ``max_opening``, ``max_drawer_speed``, ``grasped_fraction``, ``handle_visible``

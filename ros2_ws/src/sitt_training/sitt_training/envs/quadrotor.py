@@ -140,7 +140,7 @@ class QuadrotorVecEnv(LayoutVecEnv):
     _state_attrs = (
         "position", "velocity", "quaternion", "angular_velocity", "rotor_thrust",
         "command", "line_origin", "pillar_xy", "prev_action", "steps",
-        "angle_sum", "angle_count", "pillars_seen", "progress",
+        "angle_sum", "angle_count", "pillars_seen", "progress", "offset_sum",
     )
 
     def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE,
@@ -205,6 +205,7 @@ class QuadrotorVecEnv(LayoutVecEnv):
         self.angle_count = np.zeros(n, dtype=np.int64)
         self.pillars_seen = np.zeros((n, NUM_PILLARS), dtype=bool)
         self.progress = np.zeros(n)  # m flown along the command (capped per step)
+        self.offset_sum = np.zeros(n)  # m, distance from the commanded line summed over steps
         self._camera: PillarCamera | None = None  # created on the first rendered image
         self._init_layouts(seed)
         self._reset_envs(np.arange(n))
@@ -312,6 +313,7 @@ class QuadrotorVecEnv(LayoutVecEnv):
         self.angle_count[env_ids] = 0
         self.pillars_seen[env_ids] = False
         self.progress[env_ids] = 0.0
+        self.offset_sum[env_ids] = 0.0
 
     def _step(
         self, actions: np.ndarray
@@ -328,10 +330,12 @@ class QuadrotorVecEnv(LayoutVecEnv):
         speed = np.sqrt(np.einsum("ij,ij->i", self.velocity, self.velocity))
         progress, overspeed, lateral = self._progress(start_xy)
         self.progress += progress
+        offset = self._line_offset()
+        self.offset_sum += offset
         reward = (PROGRESS_WEIGHT * progress
                   - self.overspeed_weight * overspeed
                   - self.lateral_weight * lateral
-                  - self.deviation_weight * self._line_offset() * CONTROL_DT
+                  - self.deviation_weight * offset * CONTROL_DT
                   - ACTION_CHANGE_WEIGHT * _sq_norm(actions - self.prev_action)
                   - BODY_RATE_WEIGHT * _sq_norm(self.angular_velocity)
                   - self.crash_scale * (hit_pillar * (CRASH_BASE + CRASH_PER_SPEED * speed)
@@ -354,6 +358,9 @@ class QuadrotorVecEnv(LayoutVecEnv):
                 self.angle_count > 0, self.angle_sum / np.maximum(self.angle_count, 1),
                 NO_MOTION_ANGLE_DEG),
             "obstacles_in_view": self.pillars_seen.sum(axis=1).astype(np.float64),
+            # How closely the flight kept to the commanded line (a blind student can copy
+            # wide swings, not tight dodges: bench/vision_ablation.py).
+            "line_offset_m": self.offset_sum / self.steps,
         }
         return reward.astype(np.float32), terminated, truncated, summary
 
