@@ -7,9 +7,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
-from sitt_training.config import load_config
+from sitt_training.config import ConfigError, load_config
+from sitt_training.envs import make_task
+from sitt_training.schedules import SuccessRamp
 from sitt_training.trainer import Trainer
 
 TINY = ["task.name=quadrotor", "task.num_envs=8", "task.student_envs=4", "ppo.rollout_steps=16",
@@ -106,3 +109,40 @@ def test_quadrotor_presets_differ_only_in_the_method() -> None:
             assert cfg[section] == presets["sitt"][section], (method, section)
         for key in ("align_iterations", "align_batch_size", "align_lr", "buffer_size"):
             assert cfg["method"][key] == presets["sitt"]["method"][key], (method, key)
+
+
+def test_ramped_task_options_rise_linearly_to_their_value_and_survive_a_resume(
+        tmp_path: Path) -> None:
+    common = [*TINY, "method.name=bc", "task.kwargs.deviation_weight=0.3",
+              "task.ramp_options=[deviation_weight]", "task.ramp_iterations=3",
+              "train.checkpoint_every=2"]
+    trainer = Trainer(load_config(overrides=[*common, "train.iterations=2"]), tmp_path,
+                      show_progress=False)
+    trainer.train()
+    assert trainer.env.deviation_weight == pytest.approx(0.2)  # set before iteration 2
+    resumed = Trainer(load_config(overrides=[*common, "train.iterations=4"]), tmp_path,
+                      show_progress=False)
+    resumed.resume()
+    resumed.train()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["task/ramp_factor"] for r in rows] == pytest.approx([1 / 3, 2 / 3, 1.0, 1.0])
+    assert resumed.env.deviation_weight == pytest.approx(0.3)
+
+
+def test_ramp_waits_for_teacher_success_and_options_must_be_numbers() -> None:
+    ramp = SuccessRamp(after_success=0.5, ramp_iterations=2)
+    factors = []
+    for iteration, success in enumerate([None, 0.2, 0.7, 0.1, 0.9]):
+        ramp.observe(iteration, success)
+        factors.append(ramp.factor(iteration))
+    assert factors == [0.0, 0.0, 0.5, 1.0, 1.0]  # starts at iteration 2 and stays started
+    with pytest.raises(ConfigError, match="task.ramp_options: 'deviation_weight' must be a "
+                                          "number in task.kwargs"):
+        load_config(overrides=[*TINY, "task.ramp_options=[deviation_weight]"])
+    with pytest.raises(ConfigError, match="task.ramp_options: expected a list of strings"):
+        load_config(overrides=[*TINY, "task.ramp_options=deviation_weight"])
+    env = make_task("quadrotor_noisy", 1, 0)
+    env.set_task_option("deviation_weight", 0.4)  # the noisy task passes it to the quadrotor
+    assert env.inner.deviation_weight == 0.4
+    with pytest.raises(ValueError, match="no numeric option 'teacher_frame'"):
+        env.set_task_option("teacher_frame", 1.0)

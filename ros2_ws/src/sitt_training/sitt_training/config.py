@@ -48,6 +48,14 @@ class TaskConfig:
     num_envs: int = 1000  # paper, color maze
     student_envs: int = 1000  # envs that build the student observation every step
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the task class
+    # Task options (names in kwargs, numbers) that ramp in during training (schedules.py):
+    # 0 until the teacher's roll-out success first reaches ramp_after_success, then
+    # linearly to their kwargs value over ramp_iterations. Evaluation always uses the full
+    # values. Not in any paper: a reward term that would keep the teacher from finding the
+    # task at all can be added once it has (docs/quadrotor_tuning.md, session 12).
+    ramp_options: list[str] = field(default_factory=list)
+    ramp_after_success: float = 0.0
+    ramp_iterations: int = 0
 
 
 @dataclass
@@ -253,8 +261,11 @@ def _coerce(path: str, value: Any, kind: Any) -> Any:
             raise ConfigError(f"{path}: expected a string, got {value!r}")
         return value
     if getattr(kind, "__origin__", None) is list:
-        if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
-            raise ConfigError(f"{path}: expected a list of integers, got {value!r}")
+        item = kind.__args__[0]
+        if not isinstance(value, list) or not all(
+                isinstance(v, item) and not isinstance(v, bool) for v in value):
+            names = {int: "integers", str: "strings"}[item]
+            raise ConfigError(f"{path}: expected a list of {names}, got {value!r}")
         return value
     if getattr(kind, "__origin__", None) is dict:
         if not isinstance(value, dict):
@@ -308,6 +319,7 @@ def validate(cfg: Config) -> Config:
         "method.kl_reward_coef": cfg.method.kl_reward_coef,
         "method.kl_grad_coef": cfg.method.kl_grad_coef,
         "method.kl_ramp": cfg.method.kl_ramp,
+        "task.ramp_iterations": cfg.task.ramp_iterations,
         "method.align_iterations": cfg.method.align_iterations,
         "method.align_batch_size": cfg.method.align_batch_size,
         "ppo.entropy_coef": cfg.ppo.entropy_coef,
@@ -339,8 +351,13 @@ def validate(cfg: Config) -> Config:
             f"<= task.student_envs ({cfg.task.student_envs}), got {cfg.method.dagger_envs}"
         )
     _validate_hlrl_dwbc(cfg)
+    for name in cfg.task.ramp_options:
+        value = cfg.task.kwargs.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"task.ramp_options: {name!r} must be a number in task.kwargs "
+                              f"(the value it ramps to), got {value!r}")
     for key in ("ppo.gamma", "ppo.gae_lambda", "method.dagger_beta0", "method.dagger_beta_decay",
-                "method.kl_after_success"):
+                "method.kl_after_success", "task.ramp_after_success"):
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if not 0.0 <= value <= 1.0:

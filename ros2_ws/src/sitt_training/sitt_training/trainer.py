@@ -32,6 +32,7 @@ from .methods import METHOD_CLASSES, make_method
 from .networks import ActionSpec, TeacherStudentPolicy, student_encoder_for
 from .obs import take, to_torch
 from .ppo import PPO, RolloutStorage
+from .schedules import SuccessRamp
 
 CHECKPOINT_GLOB = "model_*.pt"
 # The validation-best networks (``keep_best``): not matched by CHECKPOINT_GLOB, so resuming
@@ -100,6 +101,8 @@ class TrainerBase:
         self.wall_time = 0.0
         self.last_teacher_success: float | None = None  # of the previous iteration
         self.best_score: list[float] | None = None  # keep_best: [student, teacher] score
+        # Task options that ramp in (cfg.task.ramp_options): 0 until the teacher succeeds.
+        self.task_ramp = SuccessRamp(cfg.task.ramp_after_success, cfg.task.ramp_iterations)
         self._stop_signal: int | None = None
 
     def make_env(self) -> Any:
@@ -129,6 +132,7 @@ class TrainerBase:
             "env": self.env.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
             "best_score": self.best_score,
+            "task_ramp_start": self.task_ramp.start,
         }
 
     def load_base_state(self, state: dict[str, Any]) -> None:
@@ -142,6 +146,19 @@ class TrainerBase:
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["generator"])
         self.best_score = state.get("best_score")  # absent in checkpoints before keep_best
+        self.task_ramp.start = state.get("task_ramp_start", self.task_ramp.start)
+
+    def ramp_task_options(self) -> dict[str, float]:
+        """Set the ramped task options for the coming iteration (from the previous roll-out's
+        teacher success); their factor for the metrics, or nothing without any."""
+        options = self.cfg.task.ramp_options
+        if not options:
+            return {}
+        self.task_ramp.observe(self.iteration, self.last_teacher_success)
+        factor = self.task_ramp.factor(self.iteration)
+        for name in options:
+            self.env.set_task_option(name, factor * float(self.cfg.task.kwargs[name]))
+        return {"task/ramp_factor": factor}
 
     def finish_iteration(self, stats: dict[str, float], start: float, steps: int,
                          sim_time: float) -> dict[str, float]:
@@ -235,7 +252,8 @@ class TrainerBase:
         try:
             with open(self.run_dir / "metrics.jsonl", "a") as log:
                 while self.iteration < total:
-                    stats = self.iterate()
+                    ramp = self.ramp_task_options()
+                    stats = {**self.iterate(), **ramp}
                     record = {"iteration": self.iteration, "env_steps": self.env_steps,
                               "student_samples": self.student_samples,
                               "wall_time": self.wall_time, **stats}

@@ -111,6 +111,14 @@ class TeacherStudentVecEnv(VectorEnv):
                                  f"this task's {np.shape(current)} (different num_envs?)")
             setattr(self, name, np.copy(value))
 
+    def set_task_option(self, name: str, value: float) -> None:
+        """Change a numeric task option (a constructor keyword kept as an attribute of the
+        same name, e.g. a reward weight) from the next step on: training ramps some in."""
+        current = getattr(self, name, None)
+        if isinstance(current, bool) or not isinstance(current, int | float):
+            raise ValueError(f"task {type(self).__name__} has no numeric option {name!r}")
+        setattr(self, name, float(value))
+
     def set_student_mask(self, mask: np.ndarray) -> None:
         """Choose which environments build the (expensive) student observation."""
         mask = np.asarray(mask, dtype=bool)

@@ -98,6 +98,9 @@ class NoisyStateVecEnv(TeacherStudentVecEnv):
                 "_episode_return": self._episode_return.copy(),
                 "_episode_length": self._episode_length.copy()}
 
+    def set_task_option(self, name: str, value: float) -> None:
+        self.inner.set_task_option(name, value)  # the options are the inner task's
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.inner.load_state_dict(state["inner"])
         self._noise_rng.bit_generator.state = state["noise_rng"]

@@ -17,6 +17,7 @@ from ..config import MethodConfig, PPOConfig
 from ..networks import TeacherStudentPolicy
 from ..ppo import Batch
 from ..rows import Rows
+from ..schedules import SuccessRamp
 from .noalign import NoAlign
 
 
@@ -27,22 +28,20 @@ class SITT(NoAlign):
     def __init__(self, policy: TeacherStudentPolicy, cfg: MethodConfig,
                  ppo: PPOConfig | None = None) -> None:
         super().__init__(policy, cfg, ppo)
-        # Iteration at which the KL terms started (the optional warm-up ended).
-        self.penalty_start: int | None = 0 if cfg.kl_after_success <= 0 else None
+        # The optional warm-up of the KL terms (its start: the iteration they started).
+        self.ramp = SuccessRamp(cfg.kl_after_success, cfg.kl_ramp)
+
+    @property
+    def penalty_start(self) -> int | None:
+        return self.ramp.start
 
     def start_iteration(self, iteration: int, teacher_success: float | None) -> None:
         super().start_iteration(iteration, teacher_success)
-        if (self.penalty_start is None and teacher_success is not None
-                and teacher_success >= self.cfg.kl_after_success):
-            self.penalty_start = iteration
+        self.ramp.observe(iteration, teacher_success)
 
     def warmup(self) -> float:
         """Factor on both KL terms: 1 (paper), or 0 during the optional warm-up, then a ramp."""
-        if self.penalty_start is None:
-            return 0.0
-        if self.cfg.kl_ramp == 0:
-            return 1.0
-        return min(1.0, (self.iteration - self.penalty_start + 1) / self.cfg.kl_ramp)
+        return self.ramp.factor(self.iteration)
 
     def kl_reward_coef(self) -> float:
         """lambda_r now."""
@@ -56,7 +55,7 @@ class SITT(NoAlign):
         return {"penalty_start": self.penalty_start}
 
     def load_state_dict(self, state: dict[str, float | int | None]) -> None:
-        self.penalty_start = state["penalty_start"]
+        self.ramp.start = state["penalty_start"]
 
     def shape_rewards(self, obs_t: Rows, rewards: torch.Tensor
                       ) -> tuple[torch.Tensor, dict[str, float]]:
