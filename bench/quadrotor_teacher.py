@@ -71,6 +71,11 @@ RECIPES: dict[str, tuple[list[str], str]] = {
     "gamma998_ent0": (["ppo.gamma=0.998", "ppo.entropy_coef=0.0"],
                       "gamma998 without the entropy bonus, under which the action std "
                       "doubles (0.14 -> 0.3) by the end"),
+    "gamma998_dev01": (["ppo.gamma=0.998", "task.kwargs.deviation_weight=0.1",
+                        "task.ramp_options=[deviation_weight]", "task.ramp_after_success=0.5",
+                        "task.ramp_iterations=50"],
+                       "gamma998, each second off the commanded line costs 0.1 per metre, "
+                       "ramped in over 50 iterations once half the flights succeed"),
 }
 
 

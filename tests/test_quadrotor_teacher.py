@@ -92,3 +92,16 @@ def test_sigterm_stops_the_sweep_and_its_workers(tmp_path) -> None:
     alive = [pid for pid in children if os.path.exists(f"/proc/{pid}")
              and "zombie" not in open(f"/proc/{pid}/status").read()]
     assert not alive  # no worker trains on after its sweep is gone
+
+
+def test_every_recipe_is_a_valid_config() -> None:
+    from quadrotor_teacher import RECIPES, TEACHER_ONLY
+
+    from sitt_training.config import preset_path
+
+    for recipe, (overrides, _) in RECIPES.items():
+        cfg = load_config(preset_path("quadrotor", "bc"), [*TEACHER_ONLY, *overrides])
+        assert cfg.method.name == "bc", recipe
+    ramped = load_config(preset_path("quadrotor", "bc"), RECIPES["gamma998_dev01"][0])
+    assert ramped.task.ramp_options == ["deviation_weight"]
+    assert ramped.task.kwargs["deviation_weight"] == 0.1
