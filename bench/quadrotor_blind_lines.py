@@ -54,23 +54,11 @@ def line_passes(starts: np.ndarray, commands: np.ndarray, pillars: np.ndarray,
     """``(layouts, angles)`` booleans: whether the straight line from each start ``(n, 2)``
     at each angle to its command velocity ``(n, 2)``, flown until it has covered the
     command's distance along the command in ``duration_s``, clears all pillars
-    ``(n, p, 2)`` and ends inside the box."""
-    speed = np.linalg.norm(commands, axis=1)
-    d = commands / speed[:, None]
-    n = np.stack([-d[:, 1], d[:, 0]], axis=1)
-    along = speed * duration_s  # (n,)
-    tan = np.tan(np.radians(angles_deg))  # (m,)
-    # Segment from the start to start + along * (d + tan * n): (n, m, 2).
-    seg = along[:, None, None] * (d[:, None, :] + tan[None, :, None] * n[:, None, :])
-    rel = pillars - starts[:, None, :]  # (n, p, 2)
-    t = np.einsum("npk,nmk->nmp", rel, seg) / np.einsum("nmk,nmk->nm", seg, seg)[..., None]
-    t = np.clip(t, 0.0, 1.0)
-    closest = t[..., None] * seg[:, :, None, :]  # (n, m, p, 2)
-    gap = np.linalg.norm(rel[:, None, :, :] - closest, axis=-1)
-    clear = (gap >= PILLAR_RADIUS + DRONE_RADIUS).all(axis=2)
-    end = starts[:, None, :] + seg
-    inside = (np.abs(end) <= BOX_HALF_XY).all(axis=2)
-    return clear & inside
+    ``(n, p, 2)`` and ends inside the box: the two-segment paths whose segments share
+    their angle."""
+    angles = np.asarray(angles_deg, dtype=float)
+    paths = np.stack([angles, np.zeros_like(angles), angles], axis=1)
+    return path_passes(starts, commands, pillars, paths, duration_s)[0]
 
 
 # Two-segment paths tried by --two-segment: (θ1 deg, a1 m along the command, θ2 deg).
