@@ -307,8 +307,11 @@ class TeacherStudentPolicy(nn.Module):
         """Fold roll-out observations into the running normalisers (if any)."""
         if isinstance(self.teacher_norm, RunningNorm):
             self.teacher_norm.update(obs_t)
-        if obs_s is None:
-            return
+        if obs_s is not None:
+            self.update_student_normalizers(obs_s)
+
+    def update_student_normalizers(self, obs_s: Any) -> None:
+        """Fold student observations into the student encoder's running normaliser (if any)."""
         for module in self.student_encoder.modules():
             if isinstance(module, RunningNorm):
                 module.update(obs_s["state"] if isinstance(obs_s, dict) else obs_s)

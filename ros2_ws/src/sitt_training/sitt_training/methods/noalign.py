@@ -10,7 +10,20 @@ import torch
 from ..buffers import PairedBuffer
 from ..config import MethodConfig, PPOConfig
 from ..networks import TeacherStudentPolicy
+from ..obs import ObsTree
 from .base import Method, l1, paired_batches
+
+
+def student_alignment_loss(policy: TeacherStudentPolicy, obs_t: torch.Tensor, obs_s: ObsTree,
+                           weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The student's alignment loss L1(E_S(o_S), sg E_T(o_T)) + L1(D(E_S(o_S)), sg D(E_T(o_T)))
+    (gradients into E_S only: the decoder is applied with detached weights and the teacher
+    is only read), and the student features z_S."""
+    with torch.no_grad():
+        z_t = policy.teacher_features(obs_t)
+        out_t = policy.decoder(z_t)
+    z_s = policy.student_encoder(obs_s)
+    return l1(z_s, z_t, weights) + l1(policy.decoder.frozen(z_s), out_t, weights), z_s
 
 
 class NoAlign(Method):
@@ -35,11 +48,7 @@ class NoAlign(Method):
         if len(buffer) == 0 or self.cfg.align_iterations == 0:
             return {}
         for obs_t, obs_s, w in paired_batches(buffer, self.cfg, generator):
-            with torch.no_grad():  # the teacher is only read here
-                z_t = p.teacher_features(obs_t)
-                out_t = p.decoder(z_t)
-            z_s = p.student_encoder(obs_s)
-            student_loss = l1(z_s, z_t, w) + l1(p.decoder.frozen(z_s), out_t, w)
+            student_loss, z_s = student_alignment_loss(p, obs_t, obs_s, w)
             self.student_optimizer.zero_grad(set_to_none=True)
             student_loss.backward()
             self.student_optimizer.step()

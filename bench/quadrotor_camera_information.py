@@ -1,0 +1,209 @@
+"""How much does the camera tell the student, by camera-velocity angle? Two fresh students
+trained offline on the same teacher flights, one with its images and one with a blank
+frame, and their held-out teacher-student KL per angle bin.
+
+    python bench/quadrotor_camera_information.py RUN --checkpoint RUN/model_300.pt
+
+Why: SITT's penalty can only steer the teacher toward looking where it flies if a student
+imitates the teacher better when it does (``quadrotor_kl_by_angle.py`` measures that for
+the run's own student). A run's student is trained on a small rendering subset while the
+teacher changes, so a flat KL could mean either that the images carry little the state
+does not, or that the student has not learnt to read them. This probe separates the two:
+with the teacher fixed and many passes over its flights, the gap between the blank-frame
+student and the camera student is what the images are worth, angle by angle.
+
+Data: the run's teacher flies ``--episodes`` layouts of a training seed and
+``--test-episodes`` held-out test layouts (``TEST_SEED``) with deterministic actions;
+every ``--stride``-th step of each live episode is kept (the image, the student state, the
+teacher observation, the angle and whether a pillar is within ``--near`` m). Students: the
+run's student architecture from a fixed fresh initialisation, trained by the run's own
+alignment loss (``student_alignment_loss``) with Adam at ``method.align_lr`` for
+``--epochs`` passes; the blank student gets one uniform frame (the training images' mean
+colour) in place of every image. Prints the held-out KL per epoch, then per angle bin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from quadrotor_kl_by_angle import binned_table, camera_velocity_angle, print_table
+from tqdm import tqdm
+
+from sitt_training.cli import build_run_policy, load_run
+from sitt_training.envs import make_task
+from sitt_training.evaluation import TEST_SEED
+from sitt_training.methods.noalign import student_alignment_loss
+from sitt_training.networks import TeacherStudentPolicy
+
+TRAIN_LAYOUT_SEED = 7  # a training seed (< MAX_TRAIN_SEED), disjoint from TEST_SEED
+STUDENTS = ("camera", "blank")
+
+
+def teacher_flights(run_dir: Path, checkpoint: str | None, episodes: int, seed: int,
+                    stride: int, near: float) -> tuple[TeacherStudentPolicy, dict[str, np.ndarray]]:
+    """The run's policy and the kept steps of its teacher's flights on ``episodes``
+    layouts of ``seed``: ``image``, ``state``, ``teacher``, ``angle``, ``near``."""
+    cfg, policy, _ = load_run(run_dir, None if checkpoint is None else Path(checkpoint))
+    if cfg.task.name != "quadrotor":
+        raise ValueError(f"{run_dir}: task {cfg.task.name!r} is not the quadrotor")
+    env = make_task(cfg.task.name, num_envs=episodes, seed=seed, **cfg.task.kwargs)
+    obs, _ = env.reset(seed=seed)
+    finished = np.zeros(episodes, dtype=bool)
+    kept: dict[str, list[np.ndarray]] = {k: [] for k in
+                                         ("image", "state", "teacher", "angle", "near")}
+    step = 0
+    with torch.no_grad(), tqdm(total=episodes, desc=f"teacher flights (seed {seed})",
+                               unit="ep") as bar:
+        while not finished.all():
+            if step % stride == 0:  # render only the kept steps of live episodes
+                env.set_student_mask(~finished)
+                obs = env.observe()
+                live = np.flatnonzero(~finished)
+                rel = env.pillar_xy - env.position[:, None, :2]
+                kept["image"].append(obs["student"]["image"][live])
+                kept["state"].append(obs["student"]["state"][live])
+                kept["teacher"].append(obs["teacher"][live])
+                kept["angle"].append(camera_velocity_angle(env.quaternion, env.velocity)[live])
+                kept["near"].append((np.linalg.norm(rel, axis=2).min(axis=1) < near)[live])
+                env.set_student_mask(np.zeros(episodes, dtype=bool))
+            out = policy.teacher_out(torch.from_numpy(obs["teacher"]))
+            obs, _, _, _, infos = env.step(policy.decoder.deterministic(out).numpy())
+            ended = infos.get("_episode", np.zeros(episodes, dtype=bool)) & ~finished
+            finished |= ended
+            bar.update(int(ended.sum()))
+            step += 1
+    env.close()
+    return policy, {k: np.concatenate(v) for k, v in kept.items()}
+
+
+def fresh_student(run_dir: Path, trained: TeacherStudentPolicy, seed: int
+                  ) -> TeacherStudentPolicy:
+    """The run's networks with ``trained``'s teacher and decoder and a student encoder
+    from a fresh initialisation (``seed``)."""
+    cfg, _, _ = load_run(run_dir, None)
+    env = make_task(cfg.task.name, 1, 0, **cfg.task.kwargs)
+    torch.manual_seed(seed)
+    policy = build_run_policy(cfg, env)
+    env.close()
+    keep = {k: v for k, v in trained.state_dict().items()
+            if not k.startswith("student_encoder.")}
+    policy.load_state_dict(keep, strict=False)
+    policy.eval()
+    return policy
+
+
+def held_out_kl(policy: TeacherStudentPolicy, data: dict[str, np.ndarray],
+                image: np.ndarray | None, batch: int = 1024) -> np.ndarray:
+    """Teacher-student KL per held-out step (``image`` replaces every frame if given)."""
+    kls = []
+    with torch.no_grad():
+        for lo in range(0, len(data["state"]), batch):
+            obs_s = _student_batch(data, slice(lo, lo + batch), image)
+            teacher = policy.teacher_out(torch.from_numpy(data["teacher"][lo:lo + batch]))
+            kls.append(policy.decoder.kl(teacher, policy.student_out(obs_s)).numpy())
+    return np.concatenate(kls)
+
+
+def _student_batch(data: dict[str, np.ndarray], rows: slice | np.ndarray,
+                   image: np.ndarray | None) -> dict[str, torch.Tensor]:
+    state = torch.from_numpy(data["state"][rows])
+    if image is None:
+        frames = torch.from_numpy(data["image"][rows])
+    else:
+        frames = torch.from_numpy(image).expand(len(state), *image.shape)
+    return {"image": frames, "state": state}
+
+
+def train_students(run_dir: Path, trained: TeacherStudentPolicy, lr: float,
+                   train: dict[str, np.ndarray], test: dict[str, np.ndarray],
+                   epochs: int, batch: int, seed: int) -> dict[str, np.ndarray]:
+    """Train the camera and blank students; the held-out KL per step of each."""
+    blank = np.round(train["image"].reshape(-1, 3).mean(axis=0)).astype(np.uint8)
+    blank_frame = np.broadcast_to(blank, train["image"].shape[1:]).copy()
+    kl: dict[str, np.ndarray] = {}
+    for name in STUDENTS:
+        image = None if name == "camera" else blank_frame
+        policy = fresh_student(run_dir, trained, seed)
+        policy.update_student_normalizers({"state": torch.from_numpy(train["state"])})
+        optimizer = torch.optim.Adam(policy.student_encoder.parameters(), lr=lr)
+        generator = torch.Generator().manual_seed(seed)
+        weights = torch.full((batch,), 1.0 / batch)
+        for epoch in range(1, epochs + 1):
+            order = torch.randperm(len(train["state"]), generator=generator).numpy()
+            for lo in tqdm(range(0, len(order) - batch + 1, batch), leave=False,
+                           desc=f"{name} student, epoch {epoch}/{epochs}"):
+                rows = np.sort(order[lo:lo + batch])
+                obs_t = torch.from_numpy(train["teacher"][rows])
+                loss, _ = student_alignment_loss(policy, obs_t,
+                                                 _student_batch(train, rows, image), weights)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            kl[name] = held_out_kl(policy, test, image)
+            print(f"{name} student, epoch {epoch}: held-out KL {kl[name].mean():.4f}",
+                  flush=True)
+    return kl
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="quadrotor run directory")
+    parser.add_argument("--checkpoint", default="best",
+                        help="'best' (validation-best, default) or a model_<iter>.pt path")
+    parser.add_argument("--episodes", type=int, default=64, help="training flights")
+    parser.add_argument("--test-episodes", type=int, default=32, help="held-out flights")
+    parser.add_argument("--stride", type=int, default=2, help="keep every N-th step")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--near", type=float, default=5.0,
+                        help="a step is 'near' when a pillar centre is within this (m)")
+    parser.add_argument("--seed", type=int, default=0, help="student initialisation")
+    parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+    args = parser.parse_args(argv)
+    for name in ("episodes", "test_episodes", "stride", "epochs", "batch"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.near <= 0:
+        parser.error(f"--near must be > 0, got {args.near}")
+    torch.set_num_threads(1)
+    try:
+        policy, train = teacher_flights(args.run, args.checkpoint, args.episodes,
+                                        TRAIN_LAYOUT_SEED, args.stride, args.near)
+        _, test = teacher_flights(args.run, args.checkpoint, args.test_episodes, TEST_SEED,
+                                  args.stride, args.near)
+        cfg, _, _ = load_run(args.run, None)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if len(train["state"]) < args.batch:
+        parser.error(f"{len(train['state'])} training steps, fewer than --batch {args.batch}")
+    kl = train_students(args.run, policy, cfg.method.align_lr, train, test, args.epochs,
+                        args.batch, args.seed)
+    samples = {"angle": test["angle"], "near": test["near"],
+               **{f"kl_{name}": kl[name] for name in STUDENTS}}
+    samples["gain"] = samples["kl_blank"] - samples["kl_camera"]
+    headers = {"kl_camera": "KL, camera student", "kl_blank": "KL, blank student",
+               "gain": "blank - camera"}
+    rows = binned_table(samples, tuple(headers))
+    print(f"\n{args.run} ({args.checkpoint}): {len(train['state'])} training steps "
+          f"({args.episodes} flights), {len(test['state'])} held-out steps "
+          f"({args.test_episodes} test flights), {args.epochs} epochs; 'near': a pillar "
+          f"within {args.near:g} m")
+    print_table(rows, headers)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "run": str(args.run), "checkpoint": args.checkpoint, "episodes": args.episodes,
+            "test_episodes": args.test_episodes, "stride": args.stride,
+            "epochs": args.epochs, "batch": args.batch, "near_m": args.near,
+            "mean_kl": {name: float(kl[name].mean()) for name in STUDENTS},
+            "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
