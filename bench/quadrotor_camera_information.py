@@ -13,7 +13,9 @@ with the teacher fixed and many passes over its flights, the gap between the bla
 student and the camera student is what the images are worth, angle by angle.
 
 Data: the run's teacher flies ``--episodes`` layouts of a training seed and
-``--test-episodes`` held-out test layouts (``TEST_SEED``) with deterministic actions;
+``--test-episodes`` held-out test layouts (``TEST_SEED``) with its actions sampled as in
+training (``--actions deterministic``: its mean actions; the observed previous action is
+then the teacher's own last mean, which a student can simply copy);
 every ``--stride``-th step of each live episode is kept (the image, the student state, the
 teacher observation, the angle and whether a pillar is within ``--near`` m). Students: the
 run's student architecture from a fixed fresh initialisation, trained by the run's own
@@ -31,7 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from quadrotor_kl_by_angle import binned_table, camera_velocity_angle, print_table
+from quadrotor_kl_by_angle import (
+    ACTIONS,
+    binned_table,
+    camera_velocity_angle,
+    print_table,
+    teacher_actions,
+)
 from tqdm import tqdm
 
 from sitt_training.cli import build_run_policy, load_run
@@ -45,14 +53,17 @@ STUDENTS = ("camera", "blank")
 
 
 def teacher_flights(run_dir: Path, checkpoint: str | None, episodes: int, seed: int,
-                    stride: int, near: float) -> tuple[TeacherStudentPolicy, dict[str, np.ndarray]]:
-    """The run's policy and the kept steps of its teacher's flights on ``episodes``
-    layouts of ``seed``: ``image``, ``state``, ``teacher``, ``angle``, ``near``."""
+                    stride: int, near: float, actions: str = "sampled"
+                    ) -> tuple[TeacherStudentPolicy, dict[str, np.ndarray]]:
+    """The run's policy and the kept steps of its teacher's flights (``actions``: see
+    ``ACTIONS``) on ``episodes`` layouts of ``seed``: ``image``, ``state``, ``teacher``,
+    ``angle``, ``near``."""
     cfg, policy, _ = load_run(run_dir, None if checkpoint is None else Path(checkpoint))
     if cfg.task.name != "quadrotor":
         raise ValueError(f"{run_dir}: task {cfg.task.name!r} is not the quadrotor")
     env = make_task(cfg.task.name, num_envs=episodes, seed=seed, **cfg.task.kwargs)
     obs, _ = env.reset(seed=seed)
+    torch.manual_seed(seed)  # the sampled actions
     finished = np.zeros(episodes, dtype=bool)
     kept: dict[str, list[np.ndarray]] = {k: [] for k in
                                          ("image", "state", "teacher", "angle", "near")}
@@ -72,7 +83,7 @@ def teacher_flights(run_dir: Path, checkpoint: str | None, episodes: int, seed: 
                 kept["near"].append((np.linalg.norm(rel, axis=2).min(axis=1) < near)[live])
                 env.set_student_mask(np.zeros(episodes, dtype=bool))
             out = policy.teacher_out(torch.from_numpy(obs["teacher"]))
-            obs, _, _, _, infos = env.step(policy.decoder.deterministic(out).numpy())
+            obs, _, _, _, infos = env.step(teacher_actions(policy, out, actions))
             ended = infos.get("_episode", np.zeros(episodes, dtype=bool)) & ~finished
             finished |= ended
             bar.update(int(ended.sum()))
@@ -163,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--near", type=float, default=5.0,
                         help="a step is 'near' when a pillar centre is within this (m)")
     parser.add_argument("--seed", type=int, default=0, help="student initialisation")
+    parser.add_argument("--actions", choices=ACTIONS, default="sampled",
+                        help="the teacher's actions in all flights: sampled as in training "
+                             "(default) or deterministic as in evaluation")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     args = parser.parse_args(argv)
     for name in ("episodes", "test_episodes", "stride", "epochs", "batch"):
@@ -173,9 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     try:
         policy, train = teacher_flights(args.run, args.checkpoint, args.episodes,
-                                        TRAIN_LAYOUT_SEED, args.stride, args.near)
+                                        TRAIN_LAYOUT_SEED, args.stride, args.near,
+                                        args.actions)
         _, test = teacher_flights(args.run, args.checkpoint, args.test_episodes, TEST_SEED,
-                                  args.stride, args.near)
+                                  args.stride, args.near, args.actions)
         cfg, _, _ = load_run(args.run, None)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -192,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = binned_table(samples, tuple(headers))
     print(f"\n{args.run} ({args.checkpoint}): {len(train['state'])} training steps "
           f"({args.episodes} flights), {len(test['state'])} held-out steps "
-          f"({args.test_episodes} test flights), {args.epochs} epochs; 'near': a pillar "
+          f"({args.test_episodes} test flights), {args.actions} teacher actions, "
+          f"{args.epochs} epochs; 'near': a pillar "
           f"within {args.near:g} m")
     print_table(rows, headers)
     if args.json:
@@ -200,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": str(args.run), "checkpoint": args.checkpoint, "episodes": args.episodes,
             "test_episodes": args.test_episodes, "stride": args.stride,
             "epochs": args.epochs, "batch": args.batch, "near_m": args.near,
+            "actions": args.actions,
             "mean_kl": {name: float(kl[name].mean()) for name in STUDENTS},
             "rows": rows}, indent=2))
     return 0

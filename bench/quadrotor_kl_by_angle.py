@@ -12,8 +12,9 @@ trained to copy the camera student, so both KLs are shown: teacher-student (the 
 imitation gap, on rendered images) and teacher-proxy (what the penalty sees; SITT runs
 only, as no other method trains the proxy).
 
-The teacher flies the held-out test layouts (``TEST_SEED``, as ``sitt-eval``) with
-deterministic actions while every drone renders its camera, and at every step of every
+The teacher flies the held-out test layouts (``TEST_SEED``, as ``sitt-eval``) with its
+actions sampled as in the training roll-outs (``--actions deterministic``: its mean
+actions, as in evaluation) while every drone renders its camera, and at every step of every
 live episode the script records the horizontal angle between the camera axis and the
 velocity (steps slower than ``MIN_SPEED_FOR_ANGLE`` are left out, as in the episode
 metric), whether a pillar is within ``--near`` metres, and both KLs (the decoder's KL with
@@ -37,9 +38,23 @@ from sitt_training.envs import make_task
 from sitt_training.envs.quadrotor import MIN_SPEED_FOR_ANGLE
 from sitt_training.envs.quadrotor_dynamics import quaternion_to_matrix
 from sitt_training.evaluation import TEST_SEED
+from sitt_training.networks import TeacherStudentPolicy
 from sitt_training.obs import to_torch
 
 ANGLE_EDGES = (0.0, 15.0, 30.0, 60.0, 90.0, 180.0)
+# How the teacher flies: "sampled" as in training roll-outs (what SITT's penalty sees; the
+# previous action in the observation then carries the exploration noise), "deterministic"
+# as in evaluation (the previous action is the teacher's own mean, easy to copy).
+ACTIONS = ("sampled", "deterministic")
+
+
+def teacher_actions(policy: TeacherStudentPolicy, out: torch.Tensor, actions: str
+                    ) -> np.ndarray:
+    """The teacher's actions for its decoder output ``out``, per ``actions`` (ACTIONS)."""
+    if actions not in ACTIONS:
+        raise ValueError(f"actions must be one of {ACTIONS}, got {actions!r}")
+    chosen = policy.decoder.sample(out) if actions == "sampled" else out
+    return policy.decoder.deterministic(chosen).numpy()
 
 
 def camera_velocity_angle(quaternion: np.ndarray, velocity: np.ndarray) -> np.ndarray:
@@ -56,7 +71,7 @@ def camera_velocity_angle(quaternion: np.ndarray, velocity: np.ndarray) -> np.nd
 
 @torch.no_grad()
 def kl_samples(run_dir: Path, checkpoint: str | None, episodes: int, near: float,
-               seed: int = TEST_SEED) -> dict[str, np.ndarray]:
+               actions: str = "sampled", seed: int = TEST_SEED) -> dict[str, np.ndarray]:
     """Per step of every live test episode flown by the teacher: ``angle`` (deg, NaN when
     undefined), ``near`` (a pillar centre within ``near`` m), ``kl_student`` and
     ``kl_proxy`` (SITT runs only)."""
@@ -67,6 +82,7 @@ def kl_samples(run_dir: Path, checkpoint: str | None, episodes: int, near: float
     quad = getattr(env, "inner", env)  # the noisy wrapper keeps the quadrotor inside
     env.set_student_mask(np.ones(episodes, dtype=bool))
     obs, _ = env.reset(seed=seed)
+    torch.manual_seed(seed)  # the sampled actions
     finished = np.zeros(episodes, dtype=bool)
     keys = ("angle", "near", "kl_student") + (("kl_proxy",) if cfg.method.name == "sitt" else ())
     columns: dict[str, list[np.ndarray]] = {k: [] for k in keys}
@@ -83,7 +99,7 @@ def kl_samples(run_dir: Path, checkpoint: str | None, episodes: int, near: float
         if "kl_proxy" in columns:
             proxy = policy.proxy_out(obs_t)
             columns["kl_proxy"].append(decoder.kl(teacher, proxy).numpy()[live])
-        obs, _, _, _, infos = env.step(decoder.deterministic(teacher).numpy())
+        obs, _, _, _, infos = env.step(teacher_actions(policy, teacher, actions))
         finished |= infos.get("_episode", np.zeros(episodes, dtype=bool))
         env.set_student_mask(~finished)  # render only the episodes still running
     env.close()
@@ -129,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=64, help="test episodes")
     parser.add_argument("--near", type=float, default=5.0,
                         help="a step is 'near' when a pillar centre is within this (m)")
+    parser.add_argument("--actions", choices=ACTIONS, default="sampled",
+                        help="the teacher's actions: sampled as in training (default) or "
+                             "deterministic as in evaluation")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     args = parser.parse_args(argv)
     if args.episodes < 1:
@@ -137,19 +156,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--near must be > 0, got {args.near}")
     torch.set_num_threads(1)
     try:
-        samples = kl_samples(args.run, args.checkpoint, args.episodes, args.near)
+        samples = kl_samples(args.run, args.checkpoint, args.episodes, args.near, args.actions)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     headers = {"kl_student": "KL teacher-student", "kl_proxy": "KL teacher-proxy"}
     headers = {k: v for k, v in headers.items() if k in samples}
     rows = binned_table(samples, tuple(headers))
-    print(f"{args.run} ({args.checkpoint}), {args.episodes} test flights by the teacher, "
-          f"'near': a pillar within {args.near:g} m")
+    print(f"{args.run} ({args.checkpoint}), {args.episodes} test flights by the teacher "
+          f"({args.actions} actions), 'near': a pillar within {args.near:g} m")
     print_table(rows, headers)
     if args.json:
         args.json.write_text(json.dumps({"run": str(args.run), "checkpoint": args.checkpoint,
                                          "episodes": args.episodes, "near_m": args.near,
+                                         "actions": args.actions,
                                          "seed": TEST_SEED, "rows": rows}, indent=2))
     return 0
 

@@ -24,6 +24,7 @@ from quadrotor_kl_by_angle import (  # noqa: E402
     binned_table,
     camera_velocity_angle,
     kl_samples,
+    teacher_actions,
 )
 from quadrotor_kl_by_angle import main as kl_main  # noqa: E402
 
@@ -83,11 +84,26 @@ def test_kl_by_angle_on_sitt_and_bc_runs(tmp_path, capsys) -> None:
 
     bc = tiny_run(tmp_path / "bc", "bc")
     assert "kl_proxy" not in kl_samples(bc, "best", episodes=2, near=5.0)  # untrained
+    mean_flights = kl_samples(sitt, "best", episodes=3, near=5.0, actions="deterministic")
+    assert not np.array_equal(mean_flights["kl_student"][:steps], samples["kl_student"])
     assert kl_main([str(sitt), "--episodes", "2", "--json", str(tmp_path / "k.json")]) == 0
     out = capsys.readouterr().out
     assert "KL teacher-proxy" in out and "| near | 0-15 |" in out
     assert len(json.loads((tmp_path / "k.json").read_text())["rows"]) == 10
     assert kl_main([str(tmp_path / "missing")]) == 2
+
+
+def test_teacher_actions_are_its_mean_or_a_sample_with_the_decoder_std(tmp_path) -> None:
+    from sitt_training.cli import load_run
+
+    _, policy, _ = load_run(tiny_run(tmp_path / "bc", "bc"), None)
+    out = torch.zeros(20000, policy.decoder.spec.n)
+    np.testing.assert_array_equal(teacher_actions(policy, out, "deterministic"), 0.0)
+    sampled = teacher_actions(policy, out, "sampled")
+    std = policy.decoder.effective_log_std().exp().detach().numpy()
+    np.testing.assert_allclose(sampled.std(axis=0), std, rtol=0.05)
+    with pytest.raises(ValueError, match="actions must be one of"):
+        teacher_actions(policy, out, "greedy")
 
 
 def test_a_fresh_probe_student_keeps_the_teacher_and_decoder(tmp_path) -> None:
