@@ -144,10 +144,12 @@ def train_students(run_dir: Path, trained: TeacherStudentPolicy, lr: float,
         optimizer = torch.optim.Adam(policy.student_encoder.parameters(), lr=lr)
         generator = torch.Generator().manual_seed(seed)
         weights = torch.full((batch,), 1.0 / batch)
+        batches = len(train["state"]) // batch
+        bar = tqdm(total=epochs * batches, desc=f"{name} student", unit="batch",
+                   mininterval=2.0)
         for epoch in range(1, epochs + 1):
             order = torch.randperm(len(train["state"]), generator=generator).numpy()
-            for lo in tqdm(range(0, len(order) - batch + 1, batch), leave=False,
-                           desc=f"{name} student, epoch {epoch}/{epochs}"):
+            for lo in range(0, batches * batch, batch):
                 rows = np.sort(order[lo:lo + batch])
                 obs_t = torch.from_numpy(train["teacher"][rows])
                 loss, _ = student_alignment_loss(policy, obs_t,
@@ -155,9 +157,10 @@ def train_students(run_dir: Path, trained: TeacherStudentPolicy, lr: float,
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                bar.update()
             kl[name] = held_out_kl(policy, test, image)
-            print(f"{name} student, epoch {epoch}: held-out KL {kl[name].mean():.4f}",
-                  flush=True)
+            bar.write(f"{name} student, epoch {epoch}: held-out KL {kl[name].mean():.4f}")
+        bar.close()
     return kl
 
 

@@ -139,8 +139,12 @@ def test_ramp_waits_for_teacher_success_and_options_must_be_numbers() -> None:
     with pytest.raises(ConfigError, match="task.ramp_options: 'deviation_weight' must be a "
                                           "number in task.kwargs"):
         load_config(overrides=[*TINY, "task.ramp_options=[deviation_weight]"])
-    with pytest.raises(ConfigError, match="task.ramp_options: expected a list of strings"):
+    with pytest.raises(ConfigError, match="task.ramp_options: expected a list, got"):
         load_config(overrides=[*TINY, "task.ramp_options=deviation_weight"])
+    with pytest.raises(ConfigError, match=r"task.ramp_options\[1\]: expected a string, got 3"):
+        load_config(overrides=[*TINY, "task.ramp_options=[deviation_weight, 3]"])
+    with pytest.raises(ConfigError, match=r"network.hidden\[0\]: expected an integer"):
+        load_config(overrides=[*TINY, "network.hidden=[true]"])
     env = make_task("quadrotor_noisy", 1, 0)
     env.set_task_option("deviation_weight", 0.4)  # the noisy task passes it to the quadrotor
     assert env.inner.deviation_weight == 0.4

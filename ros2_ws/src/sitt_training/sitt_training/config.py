@@ -261,12 +261,10 @@ def _coerce(path: str, value: Any, kind: Any) -> Any:
             raise ConfigError(f"{path}: expected a string, got {value!r}")
         return value
     if getattr(kind, "__origin__", None) is list:
-        item = kind.__args__[0]
-        if not isinstance(value, list) or not all(
-                isinstance(v, item) and not isinstance(v, bool) for v in value):
-            names = {int: "integers", str: "strings"}[item]
-            raise ConfigError(f"{path}: expected a list of {names}, got {value!r}")
-        return value
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        # Each item is checked as a field of the item type, so the error names its index.
+        return [_coerce(f"{path}[{i}]", v, kind.__args__[0]) for i, v in enumerate(value)]
     if getattr(kind, "__origin__", None) is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a mapping, got {value!r}")
