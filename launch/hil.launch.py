@@ -48,6 +48,8 @@ def generate_launch_description() -> LaunchDescription:
                                             value_type=int),
             "realtime_priority": ParameterValue(LaunchConfiguration("realtime_priority"),
                                                 value_type=int),
+            "task_options": ParameterValue(LaunchConfiguration("task_options"),
+                                           value_type=str),
             "use_sim_time": True,
         }],
     )
@@ -83,6 +85,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("realtime_priority", default_value="0",
                               description="realtime mode: SCHED_FIFO priority of the bridge "
                                           "loop; 0: normal scheduling"),
+        DeclareLaunchArgument("task_options", default_value="",
+                              description="task options as a JSON object; empty: the world "
+                                          "the model's contract records"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="namespace of both nodes and their topics"),
         policy,

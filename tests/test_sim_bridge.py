@@ -346,9 +346,12 @@ def _resolve(node: ast.AST, consts: dict, local: dict, args: dict) -> Any:
 @pytest.mark.parametrize("case, message", [
     ("node_dies", "the policy node died (exit code 2)"),
     ("timeout", "timeout: the HIL run took longer than 1 s"),
+    ("bad_task_option", "unexpected keyword argument 'bogus'"),  # the bridge's own reason
 ])
 def test_sitt_hil_fails_clearly(student, ros_env, tmp_path, case, message) -> None:
     model, extra = student.model, ["--timeout", "1"]
+    if case == "bad_task_option":  # --task-options reaches the bridge's task
+        extra = ["--timeout", "60", "--task-options", '{"bogus": 1}']
     if case == "node_dies":  # a model whose bytes no longer match the contract's hash
         model = tmp_path / "student.onnx"
         data = bytearray(student.model.read_bytes())
@@ -364,6 +367,28 @@ def test_sitt_hil_fails_clearly(student, ros_env, tmp_path, case, message) -> No
     assert message in proc.stderr, proc.stderr
     if case == "node_dies":
         assert "differs from the contract's" in proc.stderr  # the node's own reason
+
+
+@pytest.mark.parametrize("options, message", [
+    ("{bogus", "--task-options is not JSON"),
+    ("[1]", "--task-options must be a JSON object"),
+])
+def test_sitt_hil_refuses_bad_task_options_before_starting(student, options, message) -> None:
+    proc = subprocess.run([str(SITT_HIL), "--model", str(student.model), "--task-options",
+                           options], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_ros_args_quote_strings_so_ros_reads_them_as_strings() -> None:
+    options = json.dumps({"a": "it's", "b": 6})
+    args = hil.ros_args({"task_options": options, "record": "", "seed": 7, "flag": True,
+                         "model": "/tmp/1e5"}, "ns")
+    assert args == ["--ros-args", "-r", "__ns:=/ns",
+                    "-p", "task_options:='" + options.replace("'", "''") + "'",
+                    "-p", "seed:=7", "-p", "flag:=true", "-p", "model:='/tmp/1e5'"]
+    # YAML (as ROS parses -p values) gives back the string itself.
+    import yaml
+    assert yaml.safe_load(args[4].split(":=", 1)[1]) == options
 
 
 # --------------------------------------------------------------------------- realtime

@@ -64,19 +64,25 @@ class HilError(RuntimeError):
 
 def graph_parameters(model: Path, episodes: int, mode: str = "lockstep",
                      seed: int = TEST_SEED, record: str = "", episode_steps: int = 0,
-                     realtime_priority: int = 0, task: str = "quadrotor"
-                     ) -> dict[str, dict[str, Any]]:
-    """The ROS parameters of the two nodes, as ``launch/hil.launch.py`` sets them."""
+                     realtime_priority: int = 0, task: str = "quadrotor",
+                     task_options: str = "") -> dict[str, dict[str, Any]]:
+    """The ROS parameters of the two nodes, as ``launch/hil.launch.py`` sets them.
+    ``task_options``: a JSON object overriding the world the contract records, or ""."""
     bridge = {"task": task, "seed": seed, "episodes": episodes, "mode": mode,
               "model_contract": str(model), "record": record, "episode_steps": episode_steps,
-              "realtime_priority": realtime_priority, "use_sim_time": True}
+              "realtime_priority": realtime_priority, "task_options": task_options,
+              "use_sim_time": True}
     node = {"model_path": str(model), "trigger": "camera", "use_sim_time": True}
     return {"sim_bridge": bridge, "policy_node": node}
 
 
 def _ros_value(value: Any) -> str:
+    """``value`` as ``-p name:=VALUE`` needs it: ROS reads VALUE as YAML, so a string is
+    single-quoted (a JSON object or a number-like path would otherwise change type)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
     return str(value)
 
 
@@ -164,15 +170,18 @@ def contract_task(model: Path) -> str:
 def run_hil(model: Path, episodes: int, mode: str = "lockstep", seed: int = TEST_SEED,
             record: str = "", episode_steps: int = 0, timeout_s: float = 0.0,
             namespace: str = "", log_dir: Path | None = None, realtime_priority: int = 0,
-            env: dict[str, str] | None = None, task: str | None = None) -> dict[str, Any]:
+            env: dict[str, str] | None = None, task: str | None = None,
+            task_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the HIL graph to the end; returns the bridge's summary. ``task``: default the
-    contract's. Raises HilError."""
+    contract's; ``task_options``: override the world the contract records (the bridge's
+    ``task_options`` parameter). Raises HilError."""
     task = task or contract_task(model)
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="sitt_hil_"))
     log_dir.mkdir(parents=True, exist_ok=True)
     env = ros_environment(env, log_dir)
     params = graph_parameters(model, episodes, mode, seed, record, episode_steps,
-                              realtime_priority, task)
+                              realtime_priority, task,
+                              json.dumps(task_options) if task_options else "")
     logs = {name: log_dir / f"{name}.log" for name in params}
     bridge_out = log_dir / "sim_bridge.out"
     procs: dict[str, subprocess.Popen] = {}
@@ -247,6 +256,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--namespace", default="", help="ROS namespace of both nodes")
     ap.add_argument("--realtime-priority", type=int, default=0,
                     help="realtime mode: SCHED_FIFO priority of the bridge's loop (0: off)")
+    ap.add_argument("--task-options", default="", metavar="JSON",
+                    help="task options as a JSON object, e.g. '{\"other_pillar_lateral\": 6}'; "
+                         "default: the world the contract records (provenance.task_options)")
     ap.add_argument("--log-dir", type=Path, help="where the processes' logs go")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     return ap
@@ -261,9 +273,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: model not found: {args.model}", file=sys.stderr)
         return 2
     try:
+        task_options = json.loads(args.task_options) if args.task_options else None
+    except json.JSONDecodeError as err:
+        print(f"error: --task-options is not JSON: {err}", file=sys.stderr)
+        return 2
+    if task_options is not None and not isinstance(task_options, dict):
+        print(f"error: --task-options must be a JSON object, got {args.task_options}",
+              file=sys.stderr)
+        return 2
+    try:
         summary = run_hil(args.model.resolve(), args.episodes, args.mode, args.seed,
                           args.record, args.episode_steps, args.timeout, args.namespace,
-                          args.log_dir, args.realtime_priority, task=args.task)
+                          args.log_dir, args.realtime_priority, task=args.task,
+                          task_options=task_options)
     except HilError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
