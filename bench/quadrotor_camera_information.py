@@ -1,6 +1,7 @@
-"""How much does the camera tell the student, by camera-velocity angle? Two fresh students
-trained offline on the same teacher flights, one with its images and one with a blank
-frame, and their held-out teacher-student KL per angle bin.
+"""How much does the camera tell the student, by camera-velocity angle? Fresh students
+trained offline on the same teacher flights, one with its images, one with a blank frame
+and one with the teacher's own observation, and their held-out KL to the teacher per
+angle bin.
 
     python bench/quadrotor_camera_information.py RUN --checkpoint RUN/model_300.pt
 
@@ -10,7 +11,8 @@ the run's own student). A run's student is trained on a small rendering subset w
 teacher changes, so a flat KL could mean either that the images carry little the state
 does not, or that the student has not learnt to read them. This probe separates the two:
 with the teacher fixed and many passes over its flights, the gap between the blank-frame
-student and the camera student is what the images are worth, angle by angle.
+student and the camera student is what the images are worth, angle by angle, and the
+privileged student (pillar positions given) shows how much there was to gain.
 
 Data: the run's teacher flies ``--episodes`` layouts of a training seed and
 ``--test-episodes`` held-out test layouts (``TEST_SEED``) with its actions sampled as in
@@ -18,10 +20,11 @@ training (``--actions deterministic``: its mean actions; the observed previous a
 then the teacher's own last mean, which a student can simply copy);
 every ``--stride``-th step of each live episode is kept (the image, the student state, the
 teacher observation, the angle and whether a pillar is within ``--near`` m). Students: the
-run's student architecture from a fixed fresh initialisation, trained by the run's own
-alignment loss (``student_alignment_loss``) with Adam at ``method.align_lr`` for
-``--epochs`` passes; the blank student gets one uniform frame (the training images' mean
-colour) in place of every image. Prints the held-out KL per epoch, then per angle bin.
+run's student (and proxy, for the privileged one) architecture from a fixed fresh
+initialisation, trained by the run's own alignment loss (``alignment_loss``) with Adam at
+``method.align_lr`` for ``--epochs`` passes; the blank student gets one uniform frame (the
+training images' mean colour) in place of every image. Prints the held-out KL per epoch,
+then per angle bin.
 """
 
 from __future__ import annotations
@@ -45,11 +48,14 @@ from tqdm import tqdm
 from sitt_training.cli import build_run_policy, load_run
 from sitt_training.envs import make_task
 from sitt_training.evaluation import TEST_SEED
-from sitt_training.methods.noalign import student_alignment_loss
+from sitt_training.methods.noalign import alignment_loss
 from sitt_training.networks import TeacherStudentPolicy
 
 TRAIN_LAYOUT_SEED = 7  # a training seed (< MAX_TRAIN_SEED), disjoint from TEST_SEED
-STUDENTS = ("camera", "blank")
+# The probe students: the camera student; the same network with a blank frame in place of
+# every image (what the state alone gives); an MLP on the teacher's own observation, pillar
+# positions included (what full information gives, the floor for the other two).
+STUDENTS = ("camera", "blank", "privileged")
 
 
 def teacher_flights(run_dir: Path, checkpoint: str | None, episodes: int, seed: int,
@@ -94,54 +100,67 @@ def teacher_flights(run_dir: Path, checkpoint: str | None, episodes: int, seed: 
 
 def fresh_student(run_dir: Path, trained: TeacherStudentPolicy, seed: int
                   ) -> TeacherStudentPolicy:
-    """The run's networks with ``trained``'s teacher and decoder and a student encoder
-    from a fresh initialisation (``seed``)."""
+    """The run's networks with ``trained``'s teacher and decoder, and the student and proxy
+    encoders from a fresh initialisation (``seed``)."""
     cfg, _, _ = load_run(run_dir, None)
     env = make_task(cfg.task.name, 1, 0, **cfg.task.kwargs)
     torch.manual_seed(seed)
     policy = build_run_policy(cfg, env)
     env.close()
     keep = {k: v for k, v in trained.state_dict().items()
-            if not k.startswith("student_encoder.")}
+            if not k.startswith(("student_encoder.", "proxy_encoder."))}
     policy.load_state_dict(keep, strict=False)
     policy.eval()
     return policy
 
 
-def held_out_kl(policy: TeacherStudentPolicy, data: dict[str, np.ndarray],
-                image: np.ndarray | None, batch: int = 1024) -> np.ndarray:
-    """Teacher-student KL per held-out step (``image`` replaces every frame if given)."""
+def probe_features(policy: TeacherStudentPolicy, name: str, data: dict[str, np.ndarray],
+                   rows: slice | np.ndarray, blank: np.ndarray) -> torch.Tensor:
+    """The features of probe student ``name`` (STUDENTS) for ``rows`` of ``data``: the
+    camera student on its images, the blank one on ``blank`` in place of every image, the
+    privileged one (the proxy encoder's network) on the teacher's own observation."""
+    if name == "privileged":
+        return policy.proxy_features(torch.from_numpy(data["teacher"][rows]))
+    state = torch.from_numpy(data["state"][rows])
+    if name == "camera":
+        frames = torch.from_numpy(data["image"][rows])
+    else:
+        frames = torch.from_numpy(blank).expand(len(state), *blank.shape)
+    return policy.student_encoder({"image": frames, "state": state})
+
+
+def held_out_kl(policy: TeacherStudentPolicy, name: str, data: dict[str, np.ndarray],
+                blank: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """KL(teacher || probe student ``name``) per step of ``data``."""
     kls = []
     with torch.no_grad():
         for lo in range(0, len(data["state"]), batch):
-            obs_s = _student_batch(data, slice(lo, lo + batch), image)
-            teacher = policy.teacher_out(torch.from_numpy(data["teacher"][lo:lo + batch]))
-            kls.append(policy.decoder.kl(teacher, policy.student_out(obs_s)).numpy())
+            rows = slice(lo, lo + batch)
+            teacher = policy.teacher_out(torch.from_numpy(data["teacher"][rows]))
+            student = policy.decoder(probe_features(policy, name, data, rows, blank))
+            kls.append(policy.decoder.kl(teacher, student).numpy())
     return np.concatenate(kls)
 
 
-def _student_batch(data: dict[str, np.ndarray], rows: slice | np.ndarray,
-                   image: np.ndarray | None) -> dict[str, torch.Tensor]:
-    state = torch.from_numpy(data["state"][rows])
-    if image is None:
-        frames = torch.from_numpy(data["image"][rows])
-    else:
-        frames = torch.from_numpy(image).expand(len(state), *image.shape)
-    return {"image": frames, "state": state}
+def blank_frame(images: np.ndarray) -> np.ndarray:
+    """One frame of the images' mean colour."""
+    colour = np.round(images.reshape(-1, images.shape[-1]).mean(axis=0)).astype(np.uint8)
+    return np.broadcast_to(colour, images.shape[1:]).copy()
 
 
 def train_students(run_dir: Path, trained: TeacherStudentPolicy, lr: float,
                    train: dict[str, np.ndarray], test: dict[str, np.ndarray],
-                   epochs: int, batch: int, seed: int) -> dict[str, np.ndarray]:
-    """Train the camera and blank students; the held-out KL per step of each."""
-    blank = np.round(train["image"].reshape(-1, 3).mean(axis=0)).astype(np.uint8)
-    blank_frame = np.broadcast_to(blank, train["image"].shape[1:]).copy()
+                   epochs: int, batch: int, seed: int,
+                   students: tuple[str, ...] = STUDENTS) -> dict[str, np.ndarray]:
+    """Train each probe student (same initialisation and batches); the held-out KL per step
+    of each."""
+    blank = blank_frame(train["image"])
     kl: dict[str, np.ndarray] = {}
-    for name in STUDENTS:
-        image = None if name == "camera" else blank_frame
+    for name in students:
         policy = fresh_student(run_dir, trained, seed)
         policy.update_student_normalizers({"state": torch.from_numpy(train["state"])})
-        optimizer = torch.optim.Adam(policy.student_encoder.parameters(), lr=lr)
+        encoder = policy.proxy_encoder if name == "privileged" else policy.student_encoder
+        optimizer = torch.optim.Adam(encoder.parameters(), lr=lr)
         generator = torch.Generator().manual_seed(seed)
         weights = torch.full((batch,), 1.0 / batch)
         batches = len(train["state"]) // batch
@@ -151,14 +170,14 @@ def train_students(run_dir: Path, trained: TeacherStudentPolicy, lr: float,
             order = torch.randperm(len(train["state"]), generator=generator).numpy()
             for lo in range(0, batches * batch, batch):
                 rows = np.sort(order[lo:lo + batch])
-                obs_t = torch.from_numpy(train["teacher"][rows])
-                loss, _ = student_alignment_loss(policy, obs_t,
-                                                 _student_batch(train, rows, image), weights)
+                z = probe_features(policy, name, train, rows, blank)
+                loss = alignment_loss(policy, z, torch.from_numpy(train["teacher"][rows]),
+                                      weights)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 bar.update()
-            kl[name] = held_out_kl(policy, test, image)
+            kl[name] = held_out_kl(policy, name, test, blank)
             bar.write(f"{name} student, epoch {epoch}: held-out KL {kl[name].mean():.4f}")
         bar.close()
     return kl
@@ -180,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actions", choices=ACTIONS, default="sampled",
                         help="the teacher's actions in all flights: sampled as in training "
                              "(default) or deterministic as in evaluation")
+    parser.add_argument("--students", nargs="+", choices=STUDENTS, default=list(STUDENTS),
+                        help="which probe students to train (default: all)")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     args = parser.parse_args(argv)
     for name in ("episodes", "test_episodes", "stride", "epochs", "batch"):
@@ -201,12 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(train["state"]) < args.batch:
         parser.error(f"{len(train['state'])} training steps, fewer than --batch {args.batch}")
     kl = train_students(args.run, policy, cfg.method.align_lr, train, test, args.epochs,
-                        args.batch, args.seed)
+                        args.batch, args.seed, tuple(args.students))
     samples = {"angle": test["angle"], "near": test["near"],
-               **{f"kl_{name}": kl[name] for name in STUDENTS}}
-    samples["gain"] = samples["kl_blank"] - samples["kl_camera"]
-    headers = {"kl_camera": "KL, camera student", "kl_blank": "KL, blank student",
-               "gain": "blank - camera"}
+               **{f"kl_{name}": kl[name] for name in args.students}}
+    headers = {f"kl_{name}": f"KL, {name} student" for name in args.students}
+    if {"camera", "blank"} <= set(args.students):
+        samples["gain"] = samples["kl_blank"] - samples["kl_camera"]
+        headers["gain"] = "blank - camera"
     rows = binned_table(samples, tuple(headers))
     print(f"\n{args.run} ({args.checkpoint}): {len(train['state'])} training steps "
           f"({args.episodes} flights), {len(test['state'])} held-out steps "
@@ -220,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             "test_episodes": args.test_episodes, "stride": args.stride,
             "epochs": args.epochs, "batch": args.batch, "near_m": args.near,
             "actions": args.actions,
-            "mean_kl": {name: float(kl[name].mean()) for name in STUDENTS},
+            "mean_kl": {name: float(kl[name].mean()) for name in args.students},
             "rows": rows}, indent=2))
     return 0
 

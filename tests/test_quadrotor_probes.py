@@ -107,7 +107,7 @@ def test_teacher_actions_are_its_mean_or_a_sample_with_the_decoder_std(tmp_path)
 
 
 def test_a_fresh_probe_student_keeps_the_teacher_and_decoder(tmp_path) -> None:
-    run = tiny_run(tmp_path / "bc", "bc")
+    run = tiny_run(tmp_path / "sitt", "sitt")  # SITT trains the proxy, so it must change
     trained, flights = info.teacher_flights(run, "best", episodes=2, seed=7, stride=3,
                                             near=5.0)
     assert flights["image"].dtype == np.uint8 and flights["image"].any(axis=(1, 2, 3)).all()
@@ -116,12 +116,18 @@ def test_a_fresh_probe_student_keeps_the_teacher_and_decoder(tmp_path) -> None:
     old, new = trained.state_dict(), fresh.state_dict()
     for key in old:
         same = torch.equal(old[key], new[key])
-        assert same != key.startswith("student_encoder."), key
+        assert same != key.startswith(("student_encoder.", "proxy_encoder.")), key
     # The blank student cannot tell two flights apart by their images.
-    blank = np.zeros(flights["image"].shape[1:], dtype=np.uint8)
+    blank = info.blank_frame(flights["image"])
+    assert len(np.unique(blank.reshape(-1, 3), axis=0)) == 1
     shuffled = {**flights, "image": flights["image"][::-1].copy()}
-    np.testing.assert_array_equal(info.held_out_kl(fresh, flights, blank),
-                                  info.held_out_kl(fresh, shuffled, blank))
+    np.testing.assert_array_equal(info.held_out_kl(fresh, "blank", flights, blank),
+                                  info.held_out_kl(fresh, "blank", shuffled, blank))
+    assert not np.array_equal(info.held_out_kl(fresh, "camera", flights, blank),
+                              info.held_out_kl(fresh, "camera", shuffled, blank))
+    # The privileged student reads the teacher's observation, not the images.
+    np.testing.assert_array_equal(info.held_out_kl(fresh, "privileged", flights, blank),
+                                  info.held_out_kl(fresh, "privileged", shuffled, blank))
 
 
 def test_the_camera_information_probe_trains_both_students(tmp_path, capsys) -> None:
@@ -132,8 +138,20 @@ def test_the_camera_information_probe_trains_both_students(tmp_path, capsys) -> 
     out = capsys.readouterr().out
     assert "KL, camera student" in out and "blank - camera" in out
     result = json.loads(out_json.read_text())
-    assert set(result["mean_kl"]) == {"camera", "blank"}
+    assert set(result["mean_kl"]) == {"camera", "blank", "privileged"}
     # Same initialisation and batches: the two students differ only through the images.
     assert result["mean_kl"]["camera"] != result["mean_kl"]["blank"]
     with pytest.raises(SystemExit):
         info.main([str(run), "--epochs", "0"])
+
+
+def test_the_privileged_probe_learns_the_teacher_from_its_own_observation(tmp_path) -> None:
+    """Real learning: with the teacher's observation the probe's KL falls with training."""
+    run = tiny_run(tmp_path / "bc", "bc")
+    trained, train = info.teacher_flights(run, "best", episodes=4, seed=7, stride=1,
+                                          near=5.0)
+    short = info.train_students(run, trained, 1e-3, train, train, epochs=1, batch=16, seed=0,
+                                students=("privileged",))
+    longer = info.train_students(run, trained, 1e-3, train, train, epochs=30, batch=16,
+                                 seed=0, students=("privileged",))
+    assert longer["privileged"].mean() < 0.5 * short["privileged"].mean()

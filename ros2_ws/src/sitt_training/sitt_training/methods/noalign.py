@@ -14,16 +14,22 @@ from ..obs import ObsTree
 from .base import Method, l1, paired_batches
 
 
-def student_alignment_loss(policy: TeacherStudentPolicy, obs_t: torch.Tensor, obs_s: ObsTree,
-                           weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The student's alignment loss L1(E_S(o_S), sg E_T(o_T)) + L1(D(E_S(o_S)), sg D(E_T(o_T)))
-    (gradients into E_S only: the decoder is applied with detached weights and the teacher
-    is only read), and the student features z_S."""
+def alignment_loss(policy: TeacherStudentPolicy, z: torch.Tensor, obs_t: torch.Tensor,
+                   weights: torch.Tensor) -> torch.Tensor:
+    """L1(z, sg E_T(o_T)) + L1(D(z), sg D(E_T(o_T))): features ``z`` pulled toward the
+    teacher's, in feature and action space. The decoder is applied with detached weights
+    and the teacher is only read, so gradients reach ``z``'s encoder only."""
     with torch.no_grad():
         z_t = policy.teacher_features(obs_t)
         out_t = policy.decoder(z_t)
+    return l1(z, z_t, weights) + l1(policy.decoder.frozen(z), out_t, weights)
+
+
+def student_alignment_loss(policy: TeacherStudentPolicy, obs_t: torch.Tensor, obs_s: ObsTree,
+                           weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The student's alignment loss (``alignment_loss`` of z_S = E_S(o_S)) and z_S."""
     z_s = policy.student_encoder(obs_s)
-    return l1(z_s, z_t, weights) + l1(policy.decoder.frozen(z_s), out_t, weights), z_s
+    return alignment_loss(policy, z_s, obs_t, weights), z_s
 
 
 class NoAlign(Method):
