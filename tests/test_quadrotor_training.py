@@ -38,9 +38,34 @@ def test_alignment_fits_the_student_to_the_teacher_on_camera_images(tmp_path: Pa
     assert trainer.student_samples == 12 * 16 * 4
 
 
+def test_rotating_student_envs_render_a_new_block_each_roll_out(tmp_path: Path) -> None:
+    cfg = load_config(overrides=[*TINY, "method.name=bc", "task.student_envs=3",
+                                 "task.rotate_student_envs=true", "train.iterations=3",
+                                 "ppo.rollout_steps=4", "method.buffer_size=64"])
+    trainer = Trainer(cfg, tmp_path, show_progress=False)
+    blocks = [np.flatnonzero(trainer.student_block(i)).tolist() for i in range(4)]
+    assert blocks == [[0, 1, 2], [3, 4, 5], [0, 6, 7], [1, 2, 3]]  # wraps around 8 envs
+    stored = []
+    for _ in range(3):
+        before = trainer.buffer.size
+        trainer.iterate()
+        stored.append(trainer.buffer.student["state"][before:trainer.buffer.size])
+    # Every stored pair has a rendered image: the newly rendering rows are observed before
+    # the first step of their roll-out, not left as the zeros of unrendered rows.
+    images = trainer.buffer.student["image"][: trainer.buffer.size]
+    assert trainer.buffer.size == 3 * 4 * 3
+    assert bool(images.reshape(len(images), -1).any(dim=1).all())
+    # Each roll-out's first pairs are its block's drones (their states differ from the last).
+    assert not torch.equal(stored[0][:3], stored[1][:3])
+    np.testing.assert_array_equal(trainer.env.student_mask, trainer.student_block(2))
+    with pytest.raises(ConfigError, match="task.rotate_student_envs: dagger's student acts"):
+        load_config(overrides=[*TINY, "method.name=dagger", "task.rotate_student_envs=true"])
+
+
 def test_resume_with_image_buffer_gives_the_same_continuation(tmp_path: Path) -> None:
     common = [*TINY, "method.name=sitt", "method.kl_reward_coef=0.01",
-              "train.checkpoint_buffer=true", "train.checkpoint_every=2"]
+              "train.checkpoint_buffer=true", "train.checkpoint_every=2",
+              "task.rotate_student_envs=true"]
     straight = Trainer(load_config(overrides=[*common, "train.iterations=4"]),
                        tmp_path / "straight", show_progress=False)
     straight.train()

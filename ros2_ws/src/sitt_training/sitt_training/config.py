@@ -18,6 +18,7 @@ METHODS = ("sitt", "noalign", "bc", "dagger", "tsra", "hlrl", "dwbc", "l2t", "co
 # Methods on the off-policy (SAC) core, trained by ``offpolicy_trainer.OffPolicyTrainer``;
 # the others share the PPO ``trainer.Trainer``.
 OFF_POLICY_METHODS = ("l2t", "cosil")
+STUDENT_ACTING_METHODS = ("dagger", "hlrl")  # on-policy methods whose student steps the env
 # SITT's paper comparison (the quadrotor and arm benchmarks run these four).
 SITT_COMPARISON = ("sitt", "noalign", "bc", "dagger")
 
@@ -47,6 +48,11 @@ class TaskConfig:
     name: str = "color_maze"
     num_envs: int = 1000  # paper, color maze
     student_envs: int = 1000  # envs that build the student observation every step
+    # Each roll-out renders the next block of student_envs environments (wrapping), not
+    # always the first ones: the paired samples then come from many more layouts for the same
+    # rendering cost (docs/quadrotor_tuning.md, session 13). Only for methods whose student
+    # never acts (dagger and hlrl act in the first environments). Not in any paper.
+    rotate_student_envs: bool = False
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the task class
     # Task options (names in kwargs, numbers) that ramp in during training (schedules.py):
     # 0 until the teacher's roll-out success first reaches ramp_after_success, then
@@ -343,6 +349,10 @@ def validate(cfg: Config) -> Config:
             f"task.student_envs: must be in 1..task.num_envs ({cfg.task.num_envs}), "
             f"got {cfg.task.student_envs}"
         )
+    if cfg.task.rotate_student_envs and cfg.method.name in STUDENT_ACTING_METHODS:
+        raise ConfigError(
+            f"task.rotate_student_envs: {cfg.method.name}'s student acts in the first "
+            f"task.student_envs environments, so they cannot rotate; set it false")
     if cfg.method.name == "dagger" and not cfg.method.dagger_envs <= cfg.task.student_envs:
         raise ConfigError(
             f"method.dagger_envs: the student can only act where it observes, so it must be "

@@ -287,8 +287,7 @@ class Trainer(TrainerBase):
     def __init__(self, cfg: Config, run_dir: Path, show_progress: bool = True) -> None:
         super().__init__(cfg, run_dir, show_progress)
         self.env = self.make_env()
-        student_mask = np.arange(cfg.task.num_envs) < cfg.task.student_envs
-        self.env.set_student_mask(student_mask)
+        self.env.set_student_mask(self.student_block(0))
         self.obs, _ = self.env.reset(seed=cfg.train.seed)
 
         self.policy = build_policy(cfg, self.env)
@@ -304,6 +303,22 @@ class Trainer(TrainerBase):
                                       teacher_dim,
                                       () if spec.discrete else (spec.n,), spec.discrete)
         self._student_states: list[torch.Tensor] = []  # this roll-out's, for the normalisers
+
+    def student_block(self, iteration: int) -> np.ndarray:
+        """The environments that render in the roll-out of ``iteration``: the first
+        ``task.student_envs``, or with ``task.rotate_student_envs`` the iteration's block."""
+        task = self.cfg.task
+        first = iteration * task.student_envs if task.rotate_student_envs else 0
+        mask = np.zeros(task.num_envs, dtype=bool)
+        mask[(first + np.arange(task.student_envs)) % task.num_envs] = True
+        return mask
+
+    def rotate_student_block(self) -> None:
+        """Move rendering to this iteration's block; its rows' observations are built now."""
+        mask = self.student_block(self.iteration)
+        if not np.array_equal(mask, self.env.student_mask):
+            self.env.set_student_mask(mask)
+            self.obs = {**self.obs, "student": self.env.observe()["student"]}
 
     # ------------------------------------------------------------------ roll-out
     def collect(self) -> dict[str, float]:
@@ -392,6 +407,7 @@ class Trainer(TrainerBase):
     def iterate(self) -> dict[str, float]:
         start = time.perf_counter()
         self.method.start_iteration(self.iteration, self.last_teacher_success)
+        self.rotate_student_block()
         stats = self.collect()
         self.last_teacher_success = stats.get("train/teacher_success")
         rollout_time = time.perf_counter() - start
