@@ -37,9 +37,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from quadrotor_kl_by_angle import (
-    ACTIONS,
+    add_flight_arguments,
     binned_table,
     camera_velocity_angle,
+    check_flight_arguments,
     print_table,
     teacher_actions,
 )
@@ -193,21 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stride", type=int, default=2, help="keep every N-th step")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--near", type=float, default=5.0,
-                        help="a step is 'near' when a pillar centre is within this (m)")
     parser.add_argument("--seed", type=int, default=0, help="student initialisation")
-    parser.add_argument("--actions", choices=ACTIONS, default="sampled",
-                        help="the teacher's actions in all flights: sampled as in training "
-                             "(default) or deterministic as in evaluation")
     parser.add_argument("--students", nargs="+", choices=STUDENTS, default=list(STUDENTS),
                         help="which probe students to train (default: all)")
-    parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+    add_flight_arguments(parser)
     args = parser.parse_args(argv)
     for name in ("episodes", "test_episodes", "stride", "epochs", "batch"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.near <= 0:
-        parser.error(f"--near must be > 0, got {args.near}")
+    check_flight_arguments(parser, args)
     torch.set_num_threads(1)
     try:
         policy, train = teacher_flights(args.run, args.checkpoint, args.episodes,

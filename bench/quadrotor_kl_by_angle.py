@@ -137,23 +137,32 @@ def print_table(rows: list[dict[str, float | str]], headers: dict[str, str]) -> 
               f"| {values} |")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", type=Path, help="run directory")
-    parser.add_argument("--checkpoint", default="best",
-                        help="'best' (validation-best, default) or a model_<iter>.pt path")
-    parser.add_argument("--episodes", type=int, default=64, help="test episodes")
+def add_flight_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--near``, ``--actions`` and ``--json``, shared with quadrotor_camera_information.py."""
     parser.add_argument("--near", type=float, default=5.0,
                         help="a step is 'near' when a pillar centre is within this (m)")
     parser.add_argument("--actions", choices=ACTIONS, default="sampled",
                         help="the teacher's actions: sampled as in training (default) or "
                              "deterministic as in evaluation")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+
+
+def check_flight_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.near <= 0:
+        parser.error(f"--near must be > 0, got {args.near}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="run directory")
+    parser.add_argument("--checkpoint", default="best",
+                        help="'best' (validation-best, default) or a model_<iter>.pt path")
+    parser.add_argument("--episodes", type=int, default=64, help="test episodes")
+    add_flight_arguments(parser)
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
-    if args.near <= 0:
-        parser.error(f"--near must be > 0, got {args.near}")
+    check_flight_arguments(parser, args)
     torch.set_num_threads(1)
     try:
         samples = kl_samples(args.run, args.checkpoint, args.episodes, args.near, args.actions)
