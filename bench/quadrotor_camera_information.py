@@ -12,7 +12,10 @@ teacher changes, so a flat KL could mean either that the images carry little the
 does not, or that the student has not learnt to read them. This probe separates the two:
 with the teacher fixed and many passes over its flights, the gap between the blank-frame
 student and the camera student is what the images are worth, angle by angle, and the
-privileged student (pillar positions given) shows how much there was to gain.
+privileged student (pillar positions given) shows how much there was to gain. Caveat: it
+measures the per-step KL (what SITT penalises), not success in flight; a student that
+does use its camera in flight can still be no closer per step than a blind one
+(docs/quadrotor_tuning.md, session 13: the positive control).
 
 Data: the run's teacher flies ``--episodes`` layouts of a training seed and
 ``--test-episodes`` held-out test layouts (``TEST_SEED``) with its actions sampled as in
