@@ -42,9 +42,9 @@ import torch
 from quadrotor_kl_by_angle import (
     add_flight_arguments,
     binned_table,
-    camera_velocity_angle,
     check_flight_arguments,
     print_table,
+    step_geometry,
     teacher_actions,
 )
 from tqdm import tqdm
@@ -85,12 +85,12 @@ def teacher_flights(run_dir: Path, checkpoint: str | None, episodes: int, seed: 
                 env.set_student_mask(~finished)
                 obs = env.observe()
                 live = np.flatnonzero(~finished)
-                rel = env.pillar_xy - env.position[:, None, :2]
                 kept["image"].append(obs["student"]["image"][live])
                 kept["state"].append(obs["student"]["state"][live])
                 kept["teacher"].append(obs["teacher"][live])
-                kept["angle"].append(camera_velocity_angle(env.quaternion, env.velocity)[live])
-                kept["near"].append((np.linalg.norm(rel, axis=2).min(axis=1) < near)[live])
+                angle, close = step_geometry(env, near)
+                kept["angle"].append(angle[live])
+                kept["near"].append(close[live])
                 env.set_student_mask(np.zeros(episodes, dtype=bool))
             out = policy.teacher_out(torch.from_numpy(obs["teacher"]))
             obs, _, _, _, infos = env.step(teacher_actions(policy, out, actions))

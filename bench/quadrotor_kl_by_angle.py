@@ -29,6 +29,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,6 +70,14 @@ def camera_velocity_angle(quaternion: np.ndarray, velocity: np.ndarray) -> np.nd
     return np.where((speed > MIN_SPEED_FOR_ANGLE) & (axis_norm > 1e-6), angle, np.nan)
 
 
+def step_geometry(quad: Any, near: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per drone of the quadrotor task ``quad`` now: the camera-velocity angle (deg, NaN
+    when undefined) and whether a pillar centre is within ``near`` m."""
+    rel = quad.pillar_xy - quad.position[:, None, :2]
+    return (camera_velocity_angle(quad.quaternion, quad.velocity),
+            np.linalg.norm(rel, axis=2).min(axis=1) < near)
+
+
 @torch.no_grad()
 def kl_samples(run_dir: Path, checkpoint: str | None, episodes: int, near: float,
                actions: str = "sampled", seed: int = TEST_SEED) -> dict[str, np.ndarray]:
@@ -92,9 +101,9 @@ def kl_samples(run_dir: Path, checkpoint: str | None, episodes: int, near: float
         obs_t = torch.from_numpy(obs["teacher"])
         teacher = policy.teacher_out(obs_t)
         student = policy.student_out(to_torch(obs["student"]))
-        rel = quad.pillar_xy - quad.position[:, None, :2]
-        columns["angle"].append(camera_velocity_angle(quad.quaternion, quad.velocity)[live])
-        columns["near"].append((np.linalg.norm(rel, axis=2).min(axis=1) < near)[live])
+        angle, close = step_geometry(quad, near)
+        columns["angle"].append(angle[live])
+        columns["near"].append(close[live])
         columns["kl_student"].append(decoder.kl(teacher, student).numpy()[live])
         if "kl_proxy" in columns:
             proxy = policy.proxy_out(obs_t)

@@ -10,7 +10,6 @@ import torch
 from ..buffers import PairedBuffer
 from ..config import MethodConfig, PPOConfig
 from ..networks import TeacherStudentPolicy
-from ..obs import ObsTree
 from .base import Method, l1, paired_batches
 
 
@@ -23,13 +22,6 @@ def alignment_loss(policy: TeacherStudentPolicy, z: torch.Tensor, obs_t: torch.T
         z_t = policy.teacher_features(obs_t)
         out_t = policy.decoder(z_t)
     return l1(z, z_t, weights) + l1(policy.decoder.frozen(z), out_t, weights)
-
-
-def student_alignment_loss(policy: TeacherStudentPolicy, obs_t: torch.Tensor, obs_s: ObsTree,
-                           weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The student's alignment loss (``alignment_loss`` of z_S = E_S(o_S)) and z_S."""
-    z_s = policy.student_encoder(obs_s)
-    return alignment_loss(policy, z_s, obs_t, weights), z_s
 
 
 class NoAlign(Method):
@@ -54,7 +46,8 @@ class NoAlign(Method):
         if len(buffer) == 0 or self.cfg.align_iterations == 0:
             return {}
         for obs_t, obs_s, w in paired_batches(buffer, self.cfg, generator):
-            student_loss, z_s = student_alignment_loss(p, obs_t, obs_s, w)
+            z_s = p.student_encoder(obs_s)
+            student_loss = alignment_loss(p, z_s, obs_t, w)
             self.student_optimizer.zero_grad(set_to_none=True)
             student_loss.backward()
             self.student_optimizer.step()
