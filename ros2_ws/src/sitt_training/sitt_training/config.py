@@ -207,6 +207,14 @@ class NetworkConfig:
     # Hidden layers of the shared decoder D before its output layer (default: D is linear,
     # as in SITT). TSRA's policy network reads a fixed, contrastively learned embedding.
     decoder_hidden: list[int] = field(default_factory=list)
+    # Camera tasks: before training, pretrain the student's CNN trunk on this many rendered
+    # views labelled with what they show (the quadrotor: a pillar scan), for this many
+    # epochs; 0: off. A stand-in for the paper's pretrained DINOv2 (image_pretrain.py).
+    pretrain_views: int = 0
+    pretrain_epochs: int = 6
+    # Keep the pretrained trunk fixed during training (the paper freezes DINOv2); else the
+    # alignment losses fine-tune it.
+    freeze_trunk: bool = False
 
 
 @dataclass
@@ -315,6 +323,7 @@ def validate(cfg: Config) -> Config:
         "train.checkpoint_every": cfg.train.checkpoint_every,
         "train.torch_threads": cfg.train.torch_threads,
         "method.tsra_init_temperature": cfg.method.tsra_init_temperature,
+        "network.pretrain_epochs": cfg.network.pretrain_epochs,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -334,10 +343,14 @@ def validate(cfg: Config) -> Config:
         "method.dagger_envs": cfg.method.dagger_envs,
         "method.tsra_align_coef": cfg.method.tsra_align_coef,
         "method.tsra_stability_coef": cfg.method.tsra_stability_coef,
+        "network.pretrain_views": cfg.network.pretrain_views,
     }
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"{key}: must be >= 0, got {value}")
+    if cfg.network.freeze_trunk and cfg.network.pretrain_views == 0:
+        raise ConfigError("network.freeze_trunk: needs network.pretrain_views > 0 (a frozen "
+                          "trunk that was never trained would keep its random weights)")
     if cfg.method.name not in METHODS:
         raise ConfigError(
             f"method.name: unknown method {cfg.method.name!r}; known: {', '.join(METHODS)}"

@@ -79,7 +79,7 @@ class ImageStateEncoder(nn.Module):
 
     def __init__(self, image_shape: Sequence[int], state_dim: int, feature_dim: int,
                  hidden: Sequence[int], channels: Sequence[int] = (16, 32, 32, 64),
-                 image_features: int = 128, normalize_state: bool = False) -> None:
+                 image_dim: int = 128, normalize_state: bool = False) -> None:
         super().__init__()
         self.state_norm = RunningNorm(state_dim) if normalize_state else nn.Identity()
         height, width, depth = image_shape
@@ -91,12 +91,20 @@ class ImageStateEncoder(nn.Module):
         self.conv = nn.Sequential(*layers, nn.Flatten())
         with torch.no_grad():
             flat = self.conv(torch.zeros(1, image_shape[2], height, width)).shape[1]
-        self.image_head = nn.Sequential(nn.Linear(flat, image_features), nn.ELU())
-        self.head = mlp(image_features + state_dim, hidden, feature_dim)
+        self.image_head = nn.Sequential(nn.Linear(flat, image_dim), nn.ELU())
+        self.head = mlp(image_dim + state_dim, hidden, feature_dim)
+
+    def image_features(self, image: torch.Tensor) -> torch.Tensor:
+        """The trunk (CNN and its linear layer) on uint8 ``(N, H, W, 3)`` images."""
+        pixels = image.permute(0, 3, 1, 2).float() * (1.0 / 255.0) - 0.5
+        return self.image_head(self.conv(pixels))
+
+    def trunk_parameters(self) -> list[nn.Parameter]:
+        """What ``image_features`` learns (``image_pretrain`` trains and may freeze it)."""
+        return [*self.conv.parameters(), *self.image_head.parameters()]
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        image = obs["image"].permute(0, 3, 1, 2).float() * (1.0 / 255.0) - 0.5
-        features = self.image_head(self.conv(image))
+        features = self.image_features(obs["image"])
         state = self.state_norm(obs["state"].float())
         return self.head(torch.cat([features, state], dim=-1))
 

@@ -28,8 +28,9 @@ from .config import Config, save_config
 from .envs import make_task
 from .evaluation import MAX_TRAIN_SEED, VALIDATION_SEED, evaluate
 from .exploration import CountBonus
+from .image_pretrain import pretrain_student_images
 from .methods import METHOD_CLASSES, make_method
-from .networks import ActionSpec, TeacherStudentPolicy, student_encoder_for
+from .networks import ActionSpec, ImageStateEncoder, TeacherStudentPolicy, student_encoder_for
 from .obs import take, to_torch
 from .ppo import PPO, RolloutStorage
 from .schedules import SuccessRamp
@@ -39,6 +40,7 @@ CHECKPOINT_GLOB = "model_*.pt"
 # always continues from the newest full checkpoint.
 BEST_MODEL = "best_model.pt"
 BEST_RECORD = "best.json"
+PRETRAIN_RECORD = "pretrain.json"  # network.pretrain_views: what the pretraining reached
 # What evaluation and export need from a checkpoint: networks, counters and config.
 EVAL_STATE_KEYS = ("policy", "iteration", "env_steps", "student_samples", "wall_time",
                    "last_teacher_success", "config")
@@ -48,7 +50,7 @@ def build_policy(cfg: Config, env: Any) -> TeacherStudentPolicy:
     """The networks for a task, from the config (also used by evaluation and export)."""
     spaces = env.single_observation_space
     net = cfg.network
-    return TeacherStudentPolicy(
+    policy = TeacherStudentPolicy(
         teacher_dim=int(np.prod(spaces["teacher"].shape)),
         student=lambda: student_encoder_for(spaces["student"], net.feature_dim, net.hidden,
                                             net.cnn_channels, net.normalize_obs),
@@ -62,6 +64,12 @@ def build_policy(cfg: Config, env: Any) -> TeacherStudentPolicy:
         decoder_hidden=net.decoder_hidden,
         **METHOD_CLASSES[cfg.method.name].network_options,
     )
+    if net.freeze_trunk:  # pretrained before training (image_pretrain), fixed from then on
+        if not isinstance(policy.student_encoder, ImageStateEncoder):
+            raise ValueError("network.freeze_trunk: the task's student has no camera image")
+        for parameter in policy.student_encoder.trunk_parameters():
+            parameter.requires_grad_(False)
+    return policy
 
 
 def checkpoints(run_dir: Path) -> list[Path]:
@@ -226,6 +234,18 @@ class TrainerBase:
         self.load_state_dict(torch.load(found[-1], weights_only=False))
         return found[-1]
 
+    def pretrain_student_images(self) -> None:
+        """``network.pretrain_views``: pretrain the student's image trunk (image_pretrain)
+        and keep the report as ``pretrain.json``."""
+        net = self.cfg.network
+        report = pretrain_student_images(self.policy, self.env, net.pretrain_views,
+                                         net.pretrain_epochs, self.cfg.train.seed,
+                                         self.show_progress)
+        (self.run_dir / PRETRAIN_RECORD).write_text(json.dumps(report.to_dict(), indent=2))
+        tqdm.write(f"image trunk pretrained on {report.views} views: held-out R^2 "
+                   f"{report.held_out_r2[-1]:.3f} (render {report.render_s:.0f} s, "
+                   f"train {report.train_s:.0f} s)")
+
     # ---------------------------------------------------------------- main loop
     def _request_stop(self, signum: int, _frame: Any) -> None:
         if self._stop_signal is not None:  # second signal: stop now
@@ -249,6 +269,8 @@ class TrainerBase:
                    unit="it", dynamic_ncols=True)
         stats: dict[str, float] = {}
         status = "finished"
+        if self.iteration == 0 and self.cfg.network.pretrain_views:
+            self.pretrain_student_images()
         try:
             with open(self.run_dir / "metrics.jsonl", "a") as log:
                 while self.iteration < total:

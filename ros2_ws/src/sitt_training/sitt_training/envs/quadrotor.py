@@ -74,6 +74,7 @@ from .quadrotor_dynamics import (
     quaternion_to_matrix,
     yaw_to_quaternion,
 )
+from .quadrotor_views import sample_views, view_scans
 from .quadrotor_world import (
     NUM_PILLARS,
     OTHER_PILLAR_ALONG,
@@ -235,6 +236,19 @@ class QuadrotorVecEnv(LayoutVecEnv):
             self._camera = PillarCamera(self.image_size)
         return self._camera.render(self.position[ids], quaternion_to_matrix(self.quaternion[ids]),
                                    self.pillar_xy[ids])
+
+    def pretraining_views(self, count: int, rng: np.random.Generator
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` camera images ``(N, H, W, 3)`` uint8 of random drone poses among fresh
+        layouts drawn from ``rng`` (this task's pillar ranges), each labelled with its
+        pillar scan ``(N, 16)`` in [0, 1] (``quadrotor_views``): what the student's image
+        trunk is pretrained to read."""
+        positions, rotations, pillars = sample_views(
+            rng, count, self.other_pillar_along, self.other_pillar_lateral)
+        if self._camera is None:
+            self._camera = PillarCamera(self.image_size)
+        images = self._camera.render(positions, rotations, pillars)
+        return images, view_scans(positions, rotations, pillars)
 
     def scene(self) -> np.ndarray:
         """Pillar centres of the current episodes, for top-view plots."""

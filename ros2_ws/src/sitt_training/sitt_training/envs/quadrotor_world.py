@@ -156,3 +156,25 @@ def pillars_in_view(eye: np.ndarray, axis: np.ndarray, pillars: np.ndarray,
     along = np.einsum("npk,nk->np", rel, axis_xy)
     inside = along > math.cos(half_fov) * dist * axis_norm[:, None]
     return inside & (dist <= far) & (axis_norm[:, None] > 1e-6)
+
+
+def pillar_scan(eye: np.ndarray, axis: np.ndarray, pillars: np.ndarray,
+                bearings: np.ndarray, max_range: float) -> np.ndarray:
+    """``(N, B)``: how close the nearest pillar is along horizontal rays from the camera,
+    ``1 - distance / max_range`` (0 beyond ``max_range`` or when a ray hits nothing).
+
+    The rays leave ``eye`` ``(N, 2+)`` at ``bearings`` ``(B,)`` rad (counter-clockwise,
+    i.e. to the left) from the ground-plane direction of the optical ``axis`` ``(N, 2+)``;
+    a ray inside a pillar sees it at distance 0. This is what a camera image of the pillar
+    course shows (the image-trunk pretraining's target), as a 2D laser scan would."""
+    heading = np.arctan2(axis[:, 1], axis[:, 0])[:, None] + np.asarray(bearings)[None, :]
+    rays = np.stack([np.cos(heading), np.sin(heading)], axis=-1)  # (N, B, 2)
+    rel = pillars[:, None, :, :] - eye[:, None, None, :2]  # (N, 1, P, 2)
+    along = np.einsum("nbk,nbpk->nbp", rays, np.broadcast_to(
+        rel, (len(rays), rays.shape[1], *rel.shape[2:])))
+    off_ray2 = np.einsum("nqpk,nqpk->nqp", rel, rel) - along**2  # squared miss distance
+    half_chord = np.sqrt(np.maximum(PILLAR_RADIUS**2 - off_ray2, 0.0))
+    near_side = np.maximum(along - half_chord, 0.0)  # 0 when the eye is inside
+    hit = (off_ray2 <= PILLAR_RADIUS**2) & (along + half_chord > 0.0)
+    distance = np.where(hit, near_side, np.inf).min(axis=-1)
+    return np.clip(1.0 - distance / max_range, 0.0, 1.0)
