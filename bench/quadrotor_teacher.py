@@ -76,6 +76,12 @@ RECIPES: dict[str, tuple[list[str], str]] = {
                         "task.ramp_iterations=50"],
                        "gamma998, each second off the commanded line costs 0.1 per metre, "
                        "ramped in over 50 iterations once half the flights succeed"),
+    "gamma998_dev01_line": (["ppo.gamma=0.998", "task.kwargs.deviation_weight=0.1",
+                             "task.ramp_options=[deviation_weight]",
+                             "task.ramp_after_success=0.5", "task.ramp_iterations=50",
+                             "task.kwargs.line_offset_obs=true"],
+                            "gamma998_dev01, and the teacher observes its signed distance "
+                            "from the commanded line that the cost is charged on"),
 }
 
 

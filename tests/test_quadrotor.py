@@ -391,6 +391,24 @@ def test_time_off_the_commanded_line_costs_deviation_weight_per_metre_second(wei
         QuadrotorVecEnv(1, deviation_weight=-1.0)
 
 
+@pytest.mark.parametrize("frame", ["world", "command"])
+def test_line_offset_obs_gives_the_teacher_its_signed_distance_from_the_line(frame):
+    plain = QuadrotorVecEnv(3, seed=0, teacher_frame=frame)
+    env = QuadrotorVecEnv(3, seed=0, teacher_frame=frame, line_offset_obs=True)
+    assert env.single_observation_space["teacher"].shape == (TEACHER_DIM + 1,)
+    assert env.single_observation_space["student"] == plain.single_observation_space["student"]
+    d, _ = _facing_the_command_in_the_open(env)
+    n = np.stack([-d[:, 1], d[:, 0]], axis=1)  # left of the command
+    env.line_origin[:] = 0.0
+    env.position[:, :2] = n * np.array([[0.0], [2.0], [-3.0]]) + 4.0 * d  # 4 m along it
+    teacher = env.observe()["teacher"]
+    np.testing.assert_allclose(teacher[:, -1] * PILLAR_SCALE, [0.0, 2.0, -3.0], atol=1e-5)
+    plain.set_student_mask(np.zeros(3, dtype=bool))
+    for attr in ("position", "velocity", "quaternion", "line_origin", "pillar_xy"):
+        setattr(plain, attr, getattr(env, attr).copy())
+    np.testing.assert_array_equal(teacher[:, :-1], plain.observe()["teacher"])
+
+
 def test_layout_ranges_are_task_options():
     env = QuadrotorVecEnv(64, seed=5, other_pillar_along=[14.0, 20.0], other_pillar_lateral=7.0)
     d = env.command[:, :2] / np.linalg.norm(env.command[:, :2], axis=1, keepdims=True)

@@ -151,7 +151,8 @@ class QuadrotorVecEnv(LayoutVecEnv):
                  pillar_range: float = 0.0, lateral_weight: float = 0.0,
                  deviation_weight: float = 0.0,
                  other_pillar_along: Sequence[float] = OTHER_PILLAR_ALONG,
-                 other_pillar_lateral: float = OTHER_PILLAR_LATERAL) -> None:
+                 other_pillar_lateral: float = OTHER_PILLAR_LATERAL,
+                 line_offset_obs: bool = False) -> None:
         if episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
         if not overspeed_weight >= 0:
@@ -181,7 +182,12 @@ class QuadrotorVecEnv(LayoutVecEnv):
         self.other_pillar_lateral = float(other_pillar_lateral)
         self.pillar_range = float(pillar_range)
         self.teacher_frame = teacher_frame
-        teacher_space = gym.spaces.Box(-np.inf, np.inf, (TEACHER_DIM,), np.float32)
+        # The teacher also observes its signed distance from the commanded line (what
+        # deviation_weight charges; without it the teacher can only guess the line from
+        # the pillars, since the first one stands within 1 m of it).
+        self.line_offset_obs = bool(line_offset_obs)
+        teacher_dim = TEACHER_DIM + int(self.line_offset_obs)
+        teacher_space = gym.spaces.Box(-np.inf, np.inf, (teacher_dim,), np.float32)
         student_space = gym.spaces.Dict({
             "image": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
             "state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32),
@@ -390,12 +396,17 @@ class QuadrotorVecEnv(LayoutVecEnv):
         cap = cmd_speed * CONTROL_DT
         return np.minimum(along, cap), np.maximum(along - cap, 0.0), across
 
-    def _line_offset(self) -> np.ndarray:
-        """Horizontal distance (m) of each drone from its commanded line."""
+    def _signed_line_offset(self) -> np.ndarray:
+        """Horizontal distance (m) of each drone from its commanded line, positive to the
+        left of the command."""
         cmd_xy = self.command[:, :2]
         rel = self.position[:, :2] - self.line_origin
-        return (np.abs(rel[:, 0] * cmd_xy[:, 1] - rel[:, 1] * cmd_xy[:, 0])
+        return ((rel[:, 1] * cmd_xy[:, 0] - rel[:, 0] * cmd_xy[:, 1])
                 / np.sqrt(np.einsum("ij,ij->i", cmd_xy, cmd_xy)))
+
+    def _line_offset(self) -> np.ndarray:
+        """Horizontal distance (m) of each drone from its commanded line."""
+        return np.abs(self._signed_line_offset())
 
     def _update_perception_metrics(self) -> None:
         rot = quaternion_to_matrix(self.quaternion)
@@ -433,6 +444,9 @@ class QuadrotorVecEnv(LayoutVecEnv):
         if self.teacher_frame == "command":
             state, rel = self._in_command_frame(state, rel)
         pillars = (rel / PILLAR_SCALE).reshape(self.num_envs, -1).astype(np.float32)
+        if self.line_offset_obs:
+            offset = (self._signed_line_offset() / PILLAR_SCALE)[:, None].astype(np.float32)
+            return np.concatenate([state, pillars, offset], axis=1)
         return np.concatenate([state, pillars], axis=1)
 
     def _in_command_frame(self, state: np.ndarray, rel: np.ndarray
