@@ -5,7 +5,7 @@ The paper's student reads images through a frozen, pretrained vision encoder (DI
 Nothing pretrained can be downloaded here, and a CNN trained only by the alignment losses
 did not learn to read pillars from its images (docs/quadrotor_tuning.md, session 13), though
 the same CNN learns the scan below from a few thousand labelled views. So the trunk is
-pretrained on views like these: drones placed around the commanded corridor of training
+pretrained on views like these: drones placed around the commanded corridor of freshly drawn
 layouts with random headings and small tilts, each image labelled with the pillar scan
 (``quadrotor_world.pillar_scan``) across the camera's horizontal field of view.
 """
