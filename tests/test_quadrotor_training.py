@@ -58,8 +58,22 @@ def test_rotating_student_envs_render_a_new_block_each_roll_out(tmp_path: Path) 
     # Each roll-out's first pairs are its block's drones (their states differ from the last).
     assert not torch.equal(stored[0][:3], stored[1][:3])
     np.testing.assert_array_equal(trainer.env.student_mask, trainer.student_block(2))
-    with pytest.raises(ConfigError, match="task.rotate_student_envs: dagger's student acts"):
-        load_config(overrides=[*TINY, "method.name=dagger", "task.rotate_student_envs=true"])
+    with pytest.raises(ConfigError, match="task.rotate_student_envs: hlrl's student learns"):
+        load_config(overrides=[*TINY, "method.name=hlrl", "task.rotate_student_envs=true"])
+
+
+def test_dagger_student_flies_the_rotating_rendering_block(tmp_path: Path) -> None:
+    cfg = load_config(overrides=[*TINY, "method.name=dagger", "task.student_envs=3",
+                                 "method.dagger_envs=2", "method.dagger_beta0=0.0",
+                                 "task.rotate_student_envs=true", "train.iterations=2",
+                                 "ppo.rollout_steps=4", "method.buffer_size=64"])
+    trainer = Trainer(cfg, tmp_path, show_progress=False)
+    left_out = []  # envs whose transitions the teacher may not learn from, per roll-out
+    for _ in range(2):
+        trainer.iterate()
+        left_out.append(np.flatnonzero(~trainer.storage.for_teacher.all(dim=0).numpy()).tolist())
+    # beta 0: the student flies the first two drones of each roll-out's rendering block.
+    assert left_out == [[0, 1], [3, 4]]
 
 
 def test_resume_with_image_buffer_gives_the_same_continuation(tmp_path: Path) -> None:

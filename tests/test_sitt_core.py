@@ -272,6 +272,11 @@ def test_dagger_hands_actions_to_the_student_as_beta_decays() -> None:
     actions, for_teacher = method.choose_actions(teacher_actions, obs_s, gen)
     assert for_teacher.tolist() == [False] * 6 + [True] * 4  # DAgger envs: student data only
     assert actions.tolist() == [0] * 6 + [3] * 4
+    # With rendering rows given (rotating blocks), the student acts in the first 6 of them.
+    rows = torch.tensor([True, False] * 5) | torch.tensor([False] * 7 + [True] * 3)
+    actions, for_teacher = method.choose_actions(teacher_actions, obs_s, gen, rows)
+    assert actions.tolist() == [0, 3, 0, 3, 0, 3, 0, 0, 0, 3]
+    assert torch.equal(for_teacher, actions == 3)
 
 
 def test_running_norm_matches_batch_statistics() -> None:

@@ -18,7 +18,8 @@ METHODS = ("sitt", "noalign", "bc", "dagger", "tsra", "hlrl", "dwbc", "l2t", "co
 # Methods on the off-policy (SAC) core, trained by ``offpolicy_trainer.OffPolicyTrainer``;
 # the others share the PPO ``trainer.Trainer``.
 OFF_POLICY_METHODS = ("l2t", "cosil")
-STUDENT_ACTING_METHODS = ("dagger", "hlrl")  # on-policy methods whose student steps the env
+# On-policy methods whose student learns from its own episodes in fixed environments.
+FIXED_STUDENT_ENV_METHODS = ("hlrl",)
 # SITT's paper comparison (the quadrotor and arm benchmarks run these four).
 SITT_COMPARISON = ("sitt", "noalign", "bc", "dagger")
 
@@ -362,10 +363,10 @@ def validate(cfg: Config) -> Config:
             f"task.student_envs: must be in 1..task.num_envs ({cfg.task.num_envs}), "
             f"got {cfg.task.student_envs}"
         )
-    if cfg.task.rotate_student_envs and cfg.method.name in STUDENT_ACTING_METHODS:
+    if cfg.task.rotate_student_envs and cfg.method.name in FIXED_STUDENT_ENV_METHODS:
         raise ConfigError(
-            f"task.rotate_student_envs: {cfg.method.name}'s student acts in the first "
-            f"task.student_envs environments, so they cannot rotate; set it false")
+            f"task.rotate_student_envs: {cfg.method.name}'s student learns from whole "
+            f"episodes of its own in the first environments, so they cannot rotate; set it false")
     if cfg.method.name == "dagger" and not cfg.method.dagger_envs <= cfg.task.student_envs:
         raise ConfigError(
             f"method.dagger_envs: the student can only act where it observes, so it must be "

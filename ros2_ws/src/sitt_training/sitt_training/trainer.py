@@ -363,7 +363,7 @@ class Trainer(TrainerBase):
                 out = policy.teacher_out(obs_t)
                 teacher_actions = policy.decoder.sample(out)
             actions, for_teacher = self.method.choose_actions(
-                teacher_actions, obs_s, self.generator)
+                teacher_actions, obs_s, self.generator, student_rows)
             with torch.no_grad():
                 log_prob = policy.decoder.log_prob(out, actions)
             self.obs, reward, terminated, truncated, infos = self.env.step(actions.numpy())

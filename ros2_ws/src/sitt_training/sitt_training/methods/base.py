@@ -53,9 +53,11 @@ class Method:
         return rewards, {}
 
     def choose_actions(self, teacher_actions: torch.Tensor,
-                       obs_s: ObsTree, generator: torch.Generator
+                       obs_s: ObsTree, generator: torch.Generator,
+                       student_rows: torch.Tensor | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Actions to execute, and a mask of the transitions the teacher may learn from."""
+        """Actions to execute, and a mask of the transitions the teacher may learn from.
+        ``student_rows`` marks the environments that render this roll-out (None: all)."""
         return teacher_actions, torch.ones(teacher_actions.shape[0], dtype=torch.bool)
 
     def end_rollout(self, obs_t: torch.Tensor, rewards: torch.Tensor, dones: torch.Tensor,

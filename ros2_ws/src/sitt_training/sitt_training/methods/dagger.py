@@ -1,7 +1,7 @@
 """``dagger``: BC on the states the student itself visits (METHODS.md section 4).
 
-In the first ``dagger_envs`` environments the student's sampled action is executed with
-probability 1 - beta_k, beta_k = beta0 * decay^k at iteration k; the teacher labels every
+In the first ``dagger_envs`` rendering environments the student's sampled action is executed
+with probability 1 - beta_k, beta_k = beta0 * decay^k at iteration k; the teacher labels every
 visited state (the buffer aggregates them, FIFO) and the student regresses those labels as
 in BC. Once beta < 1 those environments collect for the student only: their transitions
 (whoever acted) are shaped by the student and are left out of the teacher's PPO loss, so
@@ -27,16 +27,21 @@ class DAgger(BC):
         self.beta = cfg.dagger_beta0
 
     def choose_actions(self, teacher_actions: torch.Tensor,
-                       obs_s: ObsTree, generator: torch.Generator
+                       obs_s: ObsTree, generator: torch.Generator,
+                       student_rows: torch.Tensor | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         self.beta = self.cfg.dagger_beta0 * self.cfg.dagger_beta_decay**self.iteration
         n = teacher_actions.shape[0]
-        k = self.cfg.dagger_envs
+        # The student can only act where it sees: the first dagger_envs rendering rows
+        # (with task.rotate_student_envs they move to a new block each roll-out).
+        rendering = (torch.arange(n) if student_rows is None
+                     else torch.nonzero(student_rows).flatten())
+        mine = rendering[: self.cfg.dagger_envs]
         for_teacher = torch.ones(n, dtype=torch.bool)
         if self.beta < 1.0:
-            for_teacher[:k] = False
+            for_teacher[mine] = False
         student_turn = torch.zeros(n, dtype=torch.bool)
-        student_turn[:k] = torch.rand(k, generator=generator) >= self.beta
+        student_turn[mine] = torch.rand(len(mine), generator=generator) >= self.beta
         if not student_turn.any():
             return teacher_actions, for_teacher
         with torch.no_grad():

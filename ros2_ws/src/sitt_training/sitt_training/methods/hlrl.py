@@ -97,7 +97,8 @@ class HLRL(Method):
 
     # ------------------------------------------------------------------ roll-out
     def choose_actions(self, teacher_actions: torch.Tensor, obs_s: ObsTree,
-                       generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                       generator: torch.Generator, student_rows: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """The student samples its own action in the first ``hlrl_envs`` environments."""
         k = self.cfg.hlrl_envs
         mine = take(obs_s, slice(0, k))
