@@ -49,9 +49,11 @@ from sitt_training.matrix import train_one
 from sitt_training.plots import plt, read_metrics  # plt: pyplot on Agg
 from sitt_training.trainer import checkpoints
 
-# The teacher alone: one env renders (the trainer needs one), the student never updates,
-# and checkpoints are tested afterwards instead of validated during training.
+# The teacher alone: one env renders (the trainer needs one), the student never updates
+# (nor is its image trunk pretrained), and checkpoints are tested afterwards instead of
+# validated during training.
 TEACHER_ONLY = ["task.student_envs=1", "method.align_iterations=0", "train.eval_every=0",
+                "network.pretrain_views=0", "network.freeze_trunk=false",
                 "train.torch_threads=1"]
 
 # Each recipe: overrides on top of the BC preset and TEACHER_ONLY, and why it is tried.
