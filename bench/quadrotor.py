@@ -119,11 +119,12 @@ def results_table(rows: list[dict]) -> str:
 
 def write_docs(table: str, args: argparse.Namespace, curves: Path,
                figures: dict[str, str]) -> None:
-    """Replace the quadrotor section of docs/results.md and copy the figures next to it."""
+    """Replace the benchmark table of docs/results.md's quadrotor section (the notes above
+    it are written by hand) and copy the figures next to it."""
     images = copy_figures("quadrotor", {"learning_curves": curves, **figures})
     command = "python bench/quadrotor.py " + " ".join(sys.argv[1:])
     replace_section("quadrotor", [
-        "## Quadrotor obstacle avoidance",
+        "### Benchmark table (written by `bench/quadrotor.py --write-docs`)",
         "",
         f"Command: `{command}` (from the repository root, in `.venv`; "
         f"{time.strftime('%Y-%m-%d')}).",
