@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from color_maze import mean_std, time_to_student, train_one
 from results_doc import copy_figures, replace_section
+from vision_ablation import ablated_success
 
 from sitt_training.cli import evaluate_run
 from sitt_training.config import SITT_COMPARISON
@@ -65,12 +66,14 @@ def main() -> int:
                 report = evaluate_run(trained["run_dir"], args.episodes, checkpoint=checkpoint,
                                       plot=figure)
                 cached.write_text(json.dumps(report, indent=2))
+            blank = blank_frame_success(trained["run_dir"], args.episodes, args.checkpoint)
             rows.append({"method": method, "seed": seed, **report,
+                         "student_blank_success": blank,
                          "train_wall_time": trained["wall_time"],
                          "time_to_target": time_to_student(trained["run_dir"], TARGET)})
             runs.setdefault(method, []).append(trained["run_dir"])
             print(f"  {method} seed {seed}: teacher {report['teacher_success']:.3f} "
-                  f"student {report['student_success']:.3f} "
+                  f"student {report['student_success']:.3f} (blank frame {blank:.3f}) "
                   f"angle T/S {report['teacher']['velocity_angle_deg']:.0f}/"
                   f"{report['student']['velocity_angle_deg']:.0f} deg "
                   f"({report['env_steps'] / 1e6:.1f}M steps, {trained['wall_time']:.0f} s)",
@@ -89,12 +92,25 @@ def main() -> int:
     return 0
 
 
+def blank_frame_success(run_dir: Path, episodes: int, checkpoint: str) -> float:
+    """The student's test success with every image a uniform frame (does it need its
+    camera? bench/vision_ablation.py), cached as ``blank_<episodes>[_best].json``."""
+    cached = run_dir / f"blank_{episodes}{'_best' if checkpoint == 'best' else ''}.json"
+    if not cached.is_file():
+        result = ablated_success(run_dir, episodes, "best" if checkpoint == "best" else None,
+                                 variants=("blank",))["blank"]
+        cached.write_text(json.dumps({"episodes": episodes, "checkpoint": checkpoint,
+                                      "success": result.success}, indent=2))
+    return float(json.loads(cached.read_text())["success"])
+
+
 def results_table(rows: list[dict]) -> str:
     lines = ["| method | teacher success | student success | gap | student success per seed "
+             "| student success, blank frame "
              "| velocity angle T / S [deg] | obstacles in view T / S | env steps "
              "| student images | train wall time [s] "
              f"| wall time to validation student ≥ {TARGET} [s] |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method in dict.fromkeys(r["method"] for r in rows):
         rs = [r for r in rows if r["method"] == method]
         per_seed = ", ".join(f"{r['student_success']:.2f}" for r in rs)
@@ -108,6 +124,7 @@ def results_table(rows: list[dict]) -> str:
             f"| {method} | {mean_std([r['teacher_success'] for r in rs])} "
             f"| {mean_std([r['student_success'] for r in rs])} "
             f"| {mean_std([r['gap'] for r in rs])} | {per_seed} "
+            f"| {mean_std([r['student_blank_success'] for r in rs])} "
             f"| {np.mean(metric('teacher', 'velocity_angle_deg')):.1f} / "
             f"{np.mean(metric('student', 'velocity_angle_deg')):.1f} "
             f"| {np.mean(metric('teacher', 'obstacles_in_view')):.2f} / "

@@ -72,14 +72,18 @@ IMAGE_CHANGES: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
 
 
 def ablated_success(run_dir: Path, episodes: int, checkpoint: str | None = "best",
-                    seed: int = TEST_SEED) -> dict[str, EvalResult]:
-    """The run's student test results per variant of its images."""
+                    seed: int = TEST_SEED, variants: tuple[str, ...] = VARIANTS
+                    ) -> dict[str, EvalResult]:
+    """The run's student test results per variant of its images (``variants``: which)."""
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise ValueError(f"unknown image variants {sorted(unknown)}; known: {VARIANTS}")
     cfg, policy, _ = load_run(run_dir, None if checkpoint is None else Path(checkpoint))
     space = _student_keys(cfg.task.name, cfg.task.kwargs)
     if "image" not in space:
         raise ValueError(f"{run_dir}: the {cfg.task.name} student sees no image")
     success = {}
-    for variant in VARIANTS:
+    for variant in variants:
         change = IMAGE_CHANGES[variant]
 
         def act(student: dict[str, np.ndarray], change: Any = change) -> np.ndarray:

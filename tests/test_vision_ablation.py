@@ -67,6 +67,12 @@ def test_a_trained_student_flies_each_variant(tmp_path, capsys) -> None:
     # The images reach the student's CNN: changing them changes the flights.
     assert results["camera"].mean_return != results["blank"].mean_return
     assert results["camera"].mean_return != results["shuffled"].mean_return
+    # One variant alone flies the same episodes as in the full ablation.
+    blank = ablated_success(run, 6, "best", variants=("blank",))
+    assert list(blank) == ["blank"]
+    assert blank["blank"].mean_return == results["blank"].mean_return
+    with pytest.raises(ValueError, match="unknown image variants"):
+        ablated_success(run, 6, "best", variants=("dark",))
 
     assert main([str(run), "--episodes", "3", "--json", str(tmp_path / "a.json")]) == 0
     table = capsys.readouterr().out
