@@ -110,6 +110,13 @@ def test_kl_reward_penalty_lowers_reward_where_student_disagrees() -> None:
     repeated = torch.cat([obs_t, obs_t[:5]])
     dedup, _ = method.shape_rewards(Rows.of(repeated, dedupe=True), torch.ones(37))
     torch.testing.assert_close(dedup, torch.cat([shaped, shaped[:5]]))
+    # Centred (an option): zero on average, the same differences between states.
+    centred = make_method(policy, MethodConfig(name="sitt", kl_reward_coef=0.5,
+                                               kl_reward_centered=True))
+    shaped_c, stats_c = centred.shape_rewards(Rows(obs_t), reward)
+    torch.testing.assert_close(shaped_c, reward - 0.5 * (kl - kl.mean()))
+    assert shaped_c.mean().item() == pytest.approx(1.0, abs=1e-6)
+    assert stats_c["sitt/kl_rollout"] == pytest.approx(stats["sitt/kl_rollout"])
 
 
 def test_kl_gradient_term_pulls_teacher_toward_proxy_only() -> None:

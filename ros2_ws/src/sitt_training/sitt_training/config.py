@@ -107,6 +107,10 @@ class MethodConfig:
     # iterations. 0 and 0: the paper's constant coefficients.
     kl_after_success: float = 0.0
     kl_ramp: int = 0
+    # Not in the paper: charge lambda_r * (KL - the roll-out's mean KL) instead, a penalty that
+    # is zero on average. The paper's always-negative penalty pays a teacher to end its
+    # episode early where a crash ends it (docs/quadrotor_tuning.md, session 14).
+    kl_reward_centered: bool = False
     align_iterations: int = 20  # paper, color maze: 20 per roll-out
     align_batch_size: int = 0  # 0: the whole buffer as one batch (paper, color maze)
     align_lr: float = 1e-3

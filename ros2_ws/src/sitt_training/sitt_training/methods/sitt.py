@@ -3,7 +3,8 @@
 Two terms on top of PPO, both with the proxy student pi_P = D o E_P standing in for the
 student (it needs only teacher observations, so no rendering in the roll-out):
 
-* roll-out: the teacher's reward becomes r_t - lambda_r * KL(pi_T(.|s_t) || pi_P(.|s_t));
+* roll-out: the teacher's reward becomes r_t - lambda_r * KL(pi_T(.|s_t) || pi_P(.|s_t))
+  (with ``kl_reward_centered``, not in the paper: minus the roll-out's mean KL inside);
 * update:   lambda_g * KL(pi_T || sg(pi_P)) is added to the PPO loss.
 
 The alignment phase (student and proxy) is the one of ``noalign``.
@@ -65,7 +66,9 @@ class SITT(NoAlign):
             kl = obs_t.gather(p.decoder.kl(p.teacher_out(obs_t.unique),
                                            p.proxy_out(obs_t.unique)))
         coef = self.kl_reward_coef()
-        penalty = coef * kl
+        # Centred (an option, not the paper): only KL above the roll-out's mean costs, so
+        # ending an episode early no longer escapes a penalty that every step pays.
+        penalty = coef * (kl - kl.mean() if self.cfg.kl_reward_centered else kl)
         return rewards - penalty, {"sitt/kl_rollout": kl.mean().item(),
                                    "sitt/kl_penalty": penalty.mean().item(),
                                    "sitt/kl_reward_coef": coef}
