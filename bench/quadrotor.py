@@ -12,6 +12,10 @@ test layouts with deterministic actions: the final networks, or with ``--checkpo
 the ones of each run's best validation evaluation (``best_model.pt``: model selection on
 the validation seeds, the same rule for every method; the test seeds are never seen).
 Finished runs are not retrained: an interrupted benchmark continues where it stopped.
+Each finished cell is also appended to ``--record`` (docs/records/quadrotor/, kept in git)
+with its table row and validation curve, so the benchmark also goes on where it stopped
+on a machine without the run directories; ``--write-docs`` builds the table and learning
+curves from those rows.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
 
+import bench_record
 import numpy as np
 import torch
 from color_maze import mean_std, time_to_student, train_one
@@ -30,10 +36,11 @@ from results_doc import copy_figures, replace_section
 from vision_ablation import ablated_success
 
 from sitt_training.cli import evaluate_run
-from sitt_training.config import SITT_COMPARISON
-from sitt_training.plots import plot_learning_curves
+from sitt_training.config import SITT_COMPARISON, load_config, preset_path
+from sitt_training.plots import plot_curves, read_metrics
 
 TARGET = 0.8  # the issue's student success target
+RECORD = Path(__file__).resolve().parents[1] / "docs" / "records" / "quadrotor"
 
 
 def main() -> int:
@@ -44,6 +51,10 @@ def main() -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--episodes", type=int, default=256, help="test flights per role")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_quadrotor"))
+    parser.add_argument("--record", type=Path, default=RECORD,
+                        help="the record of finished cells, kept in git: a cell found there "
+                        "(same method, seed, evaluation and config) is neither trained nor "
+                        "flown again, even when its run directory is gone")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="config override for every run, e.g. train.iterations=10")
     parser.add_argument("--checkpoint", choices=("last", "best"), default="last",
@@ -51,45 +62,73 @@ def main() -> int:
     parser.add_argument("--write-docs", action="store_true",
                         help="write the quadrotor section of docs/results.md and its figures")
     args = parser.parse_args()
-    checkpoint = Path("best") if args.checkpoint == "best" else None
-    suffix = "_best" if args.checkpoint == "best" else ""
 
-    rows, runs = [], {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    recorded = bench_record.load(args.record)
+    rows, curves = [], {}
     for method in args.methods:
         for seed in args.seeds:
-            trained = train_one(method, seed, args.out, args.overrides, task="quadrotor")
-            cached = trained["run_dir"] / f"test_{args.episodes}{suffix}.json"
-            figure = args.out / f"flights_{method}.png" if method not in runs else None
-            if cached.is_file() and (figure is None or figure.is_file()):
-                report = json.loads(cached.read_text())
+            config = load_config(preset_path("quadrotor", method),
+                                 [f"train.seed={seed}", *args.overrides]).to_dict()
+            wanted = bench_record.identity(method, seed, args.episodes, args.checkpoint, config)
+            figure = flights_figure(method, seed)
+            row = bench_record.find(recorded, wanted)
+            if row is None:
+                row = {**run_cell(method, seed, args, figure), **wanted}
+                bench_record.append(args.record, row, {figure: args.out / figure})
             else:
-                report = evaluate_run(trained["run_dir"], args.episodes, checkpoint=checkpoint,
-                                      plot=figure)
-                cached.write_text(json.dumps(report, indent=2))
-            blank = blank_frame_success(trained["run_dir"], args.episodes, args.checkpoint)
-            rows.append({"method": method, "seed": seed, **report,
-                         "student_blank_success": blank,
-                         "train_wall_time": trained["wall_time"],
-                         "time_to_target": time_to_student(trained["run_dir"], TARGET)})
-            runs.setdefault(method, []).append(trained["run_dir"])
-            print(f"  {method} seed {seed}: teacher {report['teacher_success']:.3f} "
-                  f"student {report['student_success']:.3f} (blank frame {blank:.3f}) "
-                  f"angle T/S {report['teacher']['velocity_angle_deg']:.0f}/"
-                  f"{report['student']['velocity_angle_deg']:.0f} deg "
-                  f"({report['env_steps'] / 1e6:.1f}M steps, {trained['wall_time']:.0f} s)",
+                print(f"  {method} seed {seed}: from the record {args.record}")
+                if (args.record / figure).is_file():
+                    shutil.copyfile(args.record / figure, args.out / figure)
+            row = {key: value for key, value in row.items() if key != "config"}
+            rows.append(row)
+            curves.setdefault(method, []).append(row["curve"])
+            print(f"  {method} seed {seed}: teacher {row['teacher_success']:.3f} "
+                  f"student {row['student_success']:.3f} "
+                  f"(blank frame {row['student_blank_success']:.3f}) "
+                  f"angle T/S {row['teacher']['velocity_angle_deg']:.0f}/"
+                  f"{row['student']['velocity_angle_deg']:.0f} deg "
+                  f"({row['env_steps'] / 1e6:.1f}M steps, {row['train_wall_time']:.0f} s)",
                   flush=True)
 
     table = results_table(rows)
     print()
     print(table)
     (args.out / "results.json").write_text(json.dumps(rows, indent=2, default=str))
-    curves = plot_learning_curves(runs, args.out / "learning_curves.png",
-                                  title="Quadrotor: validation success (mean ± std over seeds)")
-    figures = {m: str(args.out / f"flights_{m}.png") for m in args.methods}
+    curves = plot_curves(curves, args.out / "learning_curves.png",
+                         title="Quadrotor: validation success (mean ± std over seeds)")
+    first = {m: args.out / flights_figure(m, args.seeds[0]) for m in args.methods}
+    figures = {m: str(path) for m, path in first.items() if path.is_file()}
     print(f"\nfigures: {curves}, {', '.join(figures.values())}")
     if args.write_docs:
         write_docs(table, args, curves, figures)
     return 0
+
+
+def flights_figure(method: str, seed: int) -> str:
+    """File name of a run's top view of its first test flights."""
+    return f"flights_{method}_s{seed}.png"
+
+
+def run_cell(method: str, seed: int, args: argparse.Namespace, figure: str) -> dict:
+    """Train (or finish, or read back) one preset run, fly its test flights and draw the
+    first ones into ``args.out / figure``; the evaluations are cached in the run directory."""
+    trained = train_one(method, seed, args.out, args.overrides, task="quadrotor")
+    run_dir = trained["run_dir"]
+    cached = run_dir / f"test_{args.episodes}{'_best' if args.checkpoint == 'best' else ''}.json"
+    if cached.is_file() and (args.out / figure).is_file():
+        report = json.loads(cached.read_text())
+    else:
+        report = evaluate_run(run_dir, args.episodes,
+                              checkpoint=Path("best") if args.checkpoint == "best" else None,
+                              plot=args.out / figure)
+        cached.write_text(json.dumps(report, indent=2))
+    return {**report,
+            "student_blank_success": blank_frame_success(run_dir, args.episodes,
+                                                         args.checkpoint),
+            "train_wall_time": trained["wall_time"],
+            "time_to_target": time_to_student(run_dir, TARGET),
+            "curve": bench_record.validation_curve(read_metrics(run_dir))}
 
 
 def blank_frame_success(run_dir: Path, episodes: int, checkpoint: str) -> float:
@@ -157,7 +196,8 @@ def write_docs(table: str, args: argparse.Namespace, curves: Path,
         "",
         f"![learning curves]({images['learning_curves']})",
         "",
-        "Top views of the first test flights, seed 0 of each method (teacher orange, student "
+        f"Top views of the first test flights, seed {args.seeds[0]} of each method "
+        "(teacher orange, student "
         "black dashed, arrows: camera heading, red cross: crash):",
         "",
         *[f"![{m}]({images[m]})" for m in figures],

@@ -70,18 +70,26 @@ def plot_learning_curves(runs: dict[str, Sequence[Path]], path: Path,
                          title: str = "") -> Path:
     """Mean +- std over seeds of validation success (or the ``keys`` given, e.g. returns)
     against environment steps."""
+    curves = {method: [[r for r in read_metrics(run_dir) if keys[0] in r]
+                       for run_dir in run_dirs]
+              for method, run_dirs in runs.items()}
+    return plot_curves(curves, path, keys, title)
+
+
+def plot_curves(curves: dict[str, Sequence[Sequence[dict[str, float]]]], path: Path,
+                keys: Sequence[str] = ("eval/teacher_success", "eval/student_success"),
+                title: str = "") -> Path:
+    """``plot_learning_curves`` from metrics rows already read (each seed's validation
+    rows, holding ``env_steps`` and the ``keys``), e.g. kept in a benchmark record."""
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
-    for method, run_dirs in runs.items():
-        curves = []
-        for run_dir in run_dirs:
-            rows = [r for r in read_metrics(run_dir) if keys[0] in r]
-            curves.append(rows)
-        length = min((len(c) for c in curves), default=0)
+    for method, seeds in curves.items():
+        seeds = [[r for r in rows if keys[0] in r] for rows in seeds]
+        length = min((len(c) for c in seeds), default=0)
         if length == 0:
             continue
-        steps = np.array([r["env_steps"] for r in curves[0][:length]]) / 1e6
+        steps = np.array([r["env_steps"] for r in seeds[0][:length]]) / 1e6
         for ax, key in zip(axes[0], keys, strict=True):
-            values = np.array([[r[key] for r in c[:length]] for c in curves])
+            values = np.array([[r[key] for r in c[:length]] for c in seeds])
             mean, std = values.mean(axis=0), values.std(axis=0)
             (line,) = ax.plot(steps, mean, label=method)
             ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
