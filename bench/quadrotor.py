@@ -4,6 +4,7 @@
     python bench/quadrotor.py --methods sitt bc --seeds 0 --episodes 64
     python bench/quadrotor.py --write-docs           # also writes the docs/results.md section
     python bench/quadrotor.py --checkpoint best      # each run's validation-best networks
+    python bench/quadrotor.py --recorded-only --write-docs   # docs from the record alone
 
 Every run trains with the shipped preset (ros2_ws/src/sitt_training/config/
 quadrotor_<method>.yaml), so all methods get the same environment steps and the same
@@ -62,11 +63,14 @@ def main() -> int:
                         help="evaluate the final networks or the validation-best ones")
     parser.add_argument("--write-docs", action="store_true",
                         help="write the quadrotor section of docs/results.md and its figures")
+    parser.add_argument("--recorded-only", action="store_true",
+                        help="train and fly nothing: report the requested cells found in the "
+                        "record and list the others as not run yet")
     args = parser.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)
     recorded = bench_record.load(args.record)
-    rows, curves = [], {}
+    rows, curves, missing = [], {}, []
     for method in args.methods:
         for seed in args.seeds:
             config = load_config(preset_path("quadrotor", method),
@@ -74,6 +78,9 @@ def main() -> int:
             wanted = bench_record.identity(method, seed, args.episodes, args.checkpoint, config)
             figure = flights_figure(method, seed)
             row = bench_record.find(recorded, wanted)
+            if row is None and args.recorded_only:
+                missing.append(f"{method} seed {seed}")
+                continue
             if row is None:
                 row = {**run_cell(method, seed, args, figure), **wanted}
                 kept = {figure: args.out / figure} if seed == FIGURE_SEED else {}
@@ -93,13 +100,20 @@ def main() -> int:
                   f"(iteration {row['iteration']}, {row['train_wall_time']:.0f} s of training)",
                   flush=True)
 
+    if not rows:
+        print("no cells to report: none of the requested cells is in the record",
+              file=sys.stderr)
+        return 1
     table = results_table(rows)
+    if missing:
+        table += f"\n\nNot run yet (not in the record): {', '.join(missing)}."
     print()
     print(table)
     (args.out / "results.json").write_text(json.dumps(rows, indent=2, default=str))
     curves = plot_curves(curves, args.out / "learning_curves.png",
                          title="Quadrotor: validation success (mean ± std over seeds)")
-    first = {m: args.out / flights_figure(m, args.seeds[0]) for m in args.methods}
+    reported = dict.fromkeys(r["method"] for r in rows)
+    first = {m: args.out / flights_figure(m, args.seeds[0]) for m in reported}
     figures = {m: str(path) for m, path in first.items() if path.is_file()}
     print(f"\nfigures: {curves}, {', '.join(figures.values())}")
     if args.write_docs:

@@ -68,6 +68,17 @@ def test_benchmark_trains_tests_and_tables_each_run(tmp_path: Path) -> None:
     assert json.loads((out / "results.json").read_text()) == rows
     assert (out / "learning_curves.png").is_file() and (out / "flights_dagger_s0.png").is_file()
     assert len(bench_record.load(record)) == 1
+    # --recorded-only reports what the record holds and names the cells it lacks.
+    only = [*command[:command.index("--seeds") + 1], "0", "1",
+            *command[command.index("--seeds") + 2:], "--recorded-only"]
+    partial = subprocess.run(only, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert partial.returncode == 0, partial.stderr[-3000:]
+    assert "Not run yet (not in the record): dagger seed 1." in partial.stdout
+    assert not (out / "dagger_s1").exists()
+    assert json.loads((out / "results.json").read_text()) == rows
+    only[only.index("--seeds") + 1:only.index("--seeds") + 3] = ["2"]
+    nothing = subprocess.run(only, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert nothing.returncode == 1 and "none of the requested cells" in nothing.stderr
 
 
 def test_a_recorded_row_stands_only_for_its_own_config(tmp_path: Path) -> None:
