@@ -10,8 +10,10 @@ A cell is one (task, method, seed): the shipped preset trained into
 then its teacher and student evaluated on the test seeds (cached in the run directory as
 ``test_<episodes>[_best].json``). Every cell returns a plain row; the driver appends each
 finished (or finally failed) cell to ``OUT/cells.jsonl`` as it arrives, so an interrupted
-benchmark loses nothing and a rerun skips the cells that are there. A cell that raises is
-tried again up to ``--retries`` times, then reported as FAILED (exit status 1).
+benchmark loses nothing and a rerun skips the cells that are there (with the same
+evaluation settings and the same resolved config: a changed preset is trained again).
+A cell that raises is tried again up to ``--retries`` times, then reported as FAILED (exit
+status 1).
 
 On Ray every machine needs this package installed; workers write the run directories under
 the driver's absolute ``--out`` path on their own machine (a shared file system makes them
@@ -21,6 +23,7 @@ resumable from any node). Everything the driver reports comes from the returned 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import json
 import math
@@ -128,6 +131,9 @@ class Cell:
     method: str
     seed: int
     threads: int = field(default=1, compare=False)  # the run's train.torch_threads
+    # Digest of the run's whole resolved config: a finished row stands for this cell only
+    # while it matches, so a changed preset is trained again, not reported from old runs.
+    config_sha: str = field(default="", compare=False)
 
     @property
     def name(self) -> str:
@@ -146,8 +152,8 @@ class Settings:
     def fields(self, cell: Cell) -> dict[str, Any]:
         """The identity of a cell's row in cells.jsonl."""
         return {"task": cell.task, "method": cell.method, "seed": cell.seed,
-                "episodes": self.episodes, "checkpoint": self.checkpoint,
-                "overrides": list(self.overrides)}
+                "config_sha": cell.config_sha, "episodes": self.episodes,
+                "checkpoint": self.checkpoint, "overrides": list(self.overrides)}
 
 
 @dataclass(frozen=True)
@@ -401,12 +407,13 @@ class CellLog:
                 continue
         return rows
 
-    def finished(self, settings: Settings) -> dict[Cell, dict[str, Any]]:
-        """Rows of cells that finished with these settings."""
+    def finished(self, settings: Settings, cells: Sequence[Cell]) -> dict[Cell, dict[str, Any]]:
+        """Rows of the planned ``cells`` that finished with these settings and configs."""
+        planned = {cell: cell for cell in cells}
         found = {}
         for row in self.rows():
-            cell = Cell(row["task"], row["method"], row["seed"])
-            if row.get("status") == "ok" and settings.fields(cell) == {
+            cell = planned.get(Cell(row["task"], row["method"], row["seed"]))
+            if cell is not None and row.get("status") == "ok" and settings.fields(cell) == {
                     k: row.get(k) for k in settings.fields(cell)}:
                 found[cell] = row
         return found
@@ -501,7 +508,9 @@ def plan_cells(tasks: Sequence[str] | None, methods: Sequence[str] | None,
     for task, method in pairs:
         for seed in dict.fromkeys(seeds):
             cfg = load_config(preset_path(task, method), [f"train.seed={seed}", *overrides])
-            cells.append(Cell(task, method, seed, threads=cfg.train.torch_threads))
+            digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode())
+            cells.append(Cell(task, method, seed, threads=cfg.train.torch_threads,
+                              config_sha=digest.hexdigest()[:16]))
     return cells
 
 
@@ -777,7 +786,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(args.out.resolve(), args.episodes, args.checkpoint,
                         tuple(args.overrides))
     log = CellLog(settings.out / CELLS_FILE)
-    done = log.finished(settings)
+    done = log.finished(settings, cells)
     todo = [cell for cell in cells if cell not in done]
     print(f"{len(cells)} cells, {len(cells) - len(todo)} already finished in {log.path}",
           flush=True)
