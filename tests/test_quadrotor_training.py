@@ -189,3 +189,38 @@ def test_ramp_waits_for_teacher_success_and_options_must_be_numbers() -> None:
     assert env.inner.deviation_weight == 0.4
     with pytest.raises(ValueError, match="no numeric option 'teacher_frame'"):
         env.set_task_option("teacher_frame", 1.0)
+
+
+def test_terminal_kl_charge_counts_the_steps_a_crash_cut_off(tmp_path: Path) -> None:
+    """Each crash's step is told how many (discounted) steps the crash cut off before the
+    time limit (what ``method.kl_reward_terminal`` charges for); time-limit ends and
+    ongoing steps get 0."""
+    cfg = load_config(overrides=[*TINY, "method.name=sitt", "method.kl_reward_terminal=true",
+                                 "task.kwargs={episode_steps: 60}", "ppo.rollout_steps=100",
+                                 "ppo.init_log_std=1.5", "train.iterations=1"])
+    trainer = Trainer(cfg, tmp_path, show_progress=False)
+    ends: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    real_step, real_shape = trainer.env.step, trainer.method.shape_rewards
+    seen: dict[str, torch.Tensor] = {}
+
+    def step(actions):  # the real env, each step's episode ends noted
+        out = real_step(actions)
+        lengths = out[4]["episode"]["l"] if "episode" in out[4] else np.zeros(8, dtype=int)
+        ends.append((out[2].copy(), out[3].copy(), lengths.copy()))
+        return out
+
+    def shape(rows, rewards, skipped=None):
+        seen["skipped"] = skipped.clone()
+        return real_shape(rows, rewards, skipped)
+
+    trainer.env.step, trainer.method.shape_rewards = step, shape
+    trainer.iterate()
+    terminated = np.stack([t for t, _, _ in ends])
+    truncated = np.stack([t for _, t, _ in ends])
+    assert terminated.any() and truncated.any()  # both kinds of episode end happened
+    gamma = cfg.ppo.gamma
+    expected = np.zeros((100, 8))
+    for t, (term, _, lengths) in enumerate(ends):
+        expected[t, term] = gamma * (1 - gamma ** (60 - lengths[term])) / (1 - gamma)
+    np.testing.assert_allclose(seen["skipped"].reshape(100, 8).numpy(), expected, rtol=1e-5)
+    assert (expected[terminated] > 0).all()

@@ -117,6 +117,16 @@ def test_kl_reward_penalty_lowers_reward_where_student_disagrees() -> None:
     torch.testing.assert_close(shaped_c, reward - 0.5 * (kl - kl.mean()))
     assert shaped_c.mean().item() == pytest.approx(1.0, abs=1e-6)
     assert stats_c["sitt/kl_rollout"] == pytest.approx(stats["sitt/kl_rollout"])
+    # Terminal charge (an option): a crash's step also pays the mean penalty of the steps it
+    # cut off; without the option the count is ignored.
+    skipped = torch.zeros(32)
+    skipped[[3, 17]] = torch.tensor([10.0, 2.5])
+    terminal = make_method(policy, MethodConfig(name="sitt", kl_reward_coef=0.5,
+                                                kl_reward_terminal=True))
+    shaped_t, _ = terminal.shape_rewards(Rows(obs_t), reward, skipped)
+    torch.testing.assert_close(shaped_t, reward - 0.5 * kl - 0.5 * kl.mean() * skipped)
+    plain, _ = method.shape_rewards(Rows(obs_t), reward, skipped)
+    torch.testing.assert_close(plain, shaped)
 
 
 def test_kl_gradient_term_pulls_teacher_toward_proxy_only() -> None:

@@ -111,6 +111,10 @@ class MethodConfig:
     # is zero on average. The paper's always-negative penalty pays a teacher to end its
     # episode early where a crash ends it (docs/quadrotor_tuning.md, session 14).
     kl_reward_centered: bool = False
+    # Not in the paper either: keep the plain penalty, but a termination (a crash, not the
+    # time limit) also pays lambda_r * (roll-out mean KL) for every step it cut off,
+    # discounted, so ending early escapes nothing on average and staying earns no bonus.
+    kl_reward_terminal: bool = False
     align_iterations: int = 20  # paper, color maze: 20 per roll-out
     align_batch_size: int = 0  # 0: the whole buffer as one batch (paper, color maze)
     align_lr: float = 1e-3

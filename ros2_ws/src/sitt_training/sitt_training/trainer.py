@@ -342,6 +342,17 @@ class Trainer(TrainerBase):
             self.env.set_student_mask(mask)
             self.obs = {**self.obs, "student": self.env.observe()["student"]}
 
+    def steps_cut_off(self, lengths: np.ndarray) -> np.ndarray:
+        """Discounted count of the steps that episodes terminated after ``lengths`` steps
+        would still have had: sum of gamma^k for k = 1 .. (time limit - length); to infinity
+        for a task that does not say its time limit (``episode_steps``)."""
+        gamma = self.cfg.ppo.gamma
+        limit = getattr(self.env, "episode_steps", None)
+        if limit is None:
+            return np.full(len(lengths), gamma / (1.0 - gamma))
+        left = np.maximum(int(limit) - np.asarray(lengths), 0)
+        return gamma * (1.0 - gamma ** left) / (1.0 - gamma)
+
     # ------------------------------------------------------------------ roll-out
     def collect(self) -> dict[str, float]:
         """One roll-out of T steps in every environment; fills storage and buffer.
@@ -355,6 +366,7 @@ class Trainer(TrainerBase):
         successes: list[np.ndarray] = []
         returns: list[np.ndarray] = []
         truncations: list[tuple[int, np.ndarray, np.ndarray]] = []  # (t, envs, final o_T)
+        skipped = torch.zeros_like(st.rewards)  # discounted steps a termination cut off
         self._student_states = []
         for t in range(cfg.ppo.rollout_steps):
             obs_t = torch.from_numpy(self.obs["teacher"])
@@ -381,6 +393,10 @@ class Trainer(TrainerBase):
             if policy.normalizes:  # only the state vector is normalised: no images kept
                 self._student_states.append(student_obs["state"] if isinstance(student_obs, dict)
                                             else student_obs)
+            if terminated.any():
+                lengths = infos["episode"]["l"][terminated]
+                skipped[t, torch.from_numpy(np.flatnonzero(terminated))] = torch.from_numpy(
+                    self.steps_cut_off(lengths)).to(skipped.dtype)
             if "_episode" in infos:
                 ended = infos["_episode"]
                 successes.append(infos["episode"]["success"][ended])
@@ -398,7 +414,8 @@ class Trainer(TrainerBase):
                 steps = torch.cat([torch.full((len(e),), t) for t, e, _ in truncations])
                 envs = torch.from_numpy(np.concatenate([e for _, e, _ in truncations]))
                 st.rewards[steps, envs] += cfg.ppo.gamma * finals
-        shaped, stats = self.method.shape_rewards(rows, st.rewards.reshape(-1))
+        shaped, stats = self.method.shape_rewards(rows, st.rewards.reshape(-1),
+                                                  skipped.reshape(-1))
         if self.count_bonus is not None:  # optional exploration aid, not part of any method
             bonus, bonus_stats = self.count_bonus.add_and_score(rows)
             shaped = shaped + bonus

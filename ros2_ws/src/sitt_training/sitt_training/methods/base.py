@@ -46,10 +46,13 @@ class Method:
         self.iteration = iteration
 
     # ------------------------------------------------------------ roll-out hooks
-    def shape_rewards(self, obs_t: Rows, rewards: torch.Tensor
+    def shape_rewards(self, obs_t: Rows, rewards: torch.Tensor,
+                      skipped: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         """Rewards the teacher learns from, given the whole roll-out at once (after it):
-        ``rewards[i]`` was earned by acting in state ``obs_t`` row i."""
+        ``rewards[i]`` was earned by acting in state ``obs_t`` row i; ``skipped[i]``, where
+        that step ended its episode by a termination, the discounted number of steps the
+        termination cut off before the time limit (0 elsewhere)."""
         return rewards, {}
 
     def choose_actions(self, teacher_actions: torch.Tensor,

@@ -4,7 +4,9 @@ Two terms on top of PPO, both with the proxy student pi_P = D o E_P standing in 
 student (it needs only teacher observations, so no rendering in the roll-out):
 
 * roll-out: the teacher's reward becomes r_t - lambda_r * KL(pi_T(.|s_t) || pi_P(.|s_t))
-  (with ``kl_reward_centered``, not in the paper: minus the roll-out's mean KL inside);
+  (with ``kl_reward_centered``, not in the paper: minus the roll-out's mean KL inside;
+  with ``kl_reward_terminal``, also not in the paper: a termination also pays the mean
+  penalty of the steps it cut off);
 * update:   lambda_g * KL(pi_T || sg(pi_P)) is added to the PPO loss.
 
 The alignment phase (student and proxy) is the one of ``noalign``.
@@ -58,7 +60,8 @@ class SITT(NoAlign):
     def load_state_dict(self, state: dict[str, float | int | None]) -> None:
         self.ramp.start = state["penalty_start"]
 
-    def shape_rewards(self, obs_t: Rows, rewards: torch.Tensor
+    def shape_rewards(self, obs_t: Rows, rewards: torch.Tensor,
+                      skipped: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         """KL reward penalty: states where the student cannot follow become unattractive."""
         p = self.policy
@@ -69,6 +72,9 @@ class SITT(NoAlign):
         # Centred (an option, not the paper): only KL above the roll-out's mean costs, so
         # ending an episode early no longer escapes a penalty that every step pays.
         penalty = coef * (kl - kl.mean() if self.cfg.kl_reward_centered else kl)
+        if self.cfg.kl_reward_terminal and skipped is not None:
+            # A crash also pays the mean penalty of the steps it skipped (an option).
+            penalty = penalty + coef * kl.mean() * skipped
         return rewards - penalty, {"sitt/kl_rollout": kl.mean().item(),
                                    "sitt/kl_penalty": penalty.mean().item(),
                                    "sitt/kl_reward_coef": coef}
