@@ -37,7 +37,7 @@ from results_doc import copy_figures, replace_section
 from vision_ablation import ablated_success
 
 from sitt_training.cli import evaluate_run
-from sitt_training.config import SITT_COMPARISON, load_config, preset_path
+from sitt_training.config import SITT_COMPARISON, load_config, preset_path, resolved_config
 from sitt_training.plots import plot_curves, read_metrics
 
 TARGET = 0.8  # the student success target
@@ -69,7 +69,9 @@ def main() -> int:
     args = parser.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)
-    recorded = bench_record.load(args.record)
+    # Recorded configs as today's code resolves them (options added since: their defaults).
+    recorded = [{**row, "config": resolved_config(row.get("config"))}
+                for row in bench_record.load(args.record)]
     rows, curves, missing = [], {}, []
     for method in args.methods:
         for seed in args.seeds:

@@ -566,5 +566,17 @@ def load_config(
     return validate(_build(Config, merged, ""))
 
 
+def resolved_config(data: Any) -> dict[str, Any] | None:
+    """A config recorded earlier (a dict, e.g. from a benchmark row) as this code resolves
+    it: options added since take their defaults, so adding an option does not make old
+    records stale, while a changed value or default does. None when it no longer loads."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return load_config(data=data).to_dict()
+    except ConfigError:
+        return None
+
+
 def save_config(cfg: Config, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -23,7 +23,6 @@ resumable from any node). Everything the driver reports comes from the returned 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib
 import json
 import math
@@ -52,7 +51,7 @@ import torch
 from tqdm import tqdm
 
 from .cli import evaluate_run, make_trainer
-from .config import METHODS, ConfigError, load_config, preset_path
+from .config import METHODS, ConfigError, load_config, preset_path, resolved_config
 from .envs import TASKS
 from .plots import plot_learning_curves, plt, read_metrics  # plt: pyplot on Agg
 from .results_doc import copy_figures, replace_section
@@ -131,9 +130,9 @@ class Cell:
     method: str
     seed: int
     threads: int = field(default=1, compare=False)  # the run's train.torch_threads
-    # Digest of the run's whole resolved config: a finished row stands for this cell only
-    # while it matches, so a changed preset is trained again, not reported from old runs.
-    config_sha: str = field(default="", compare=False)
+    # The run's whole resolved config: a finished row stands for this cell only while its
+    # config resolves to this one, so a changed preset is trained again.
+    config: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:
@@ -152,8 +151,8 @@ class Settings:
     def fields(self, cell: Cell) -> dict[str, Any]:
         """The identity of a cell's row in cells.jsonl."""
         return {"task": cell.task, "method": cell.method, "seed": cell.seed,
-                "config_sha": cell.config_sha, "episodes": self.episodes,
-                "checkpoint": self.checkpoint, "overrides": list(self.overrides)}
+                "episodes": self.episodes, "checkpoint": self.checkpoint,
+                "overrides": list(self.overrides)}
 
 
 @dataclass(frozen=True)
@@ -189,7 +188,7 @@ def run_cell(cell: Cell, settings: Settings) -> dict[str, Any]:
     if not metrics:
         raise RunError(f"{run_dir}: checkpoints but no metrics.jsonl rows")
     last = metrics[-1]
-    return {**settings.fields(cell), "status": "ok",
+    return {**settings.fields(cell), "config": cell.config, "status": "ok",
             "teacher_success": report["teacher_success"],
             "student_success": report["student_success"], "gap": report["gap"],
             "teacher_return": report["teacher"]["return"],
@@ -413,8 +412,9 @@ class CellLog:
         found = {}
         for row in self.rows():
             cell = planned.get(Cell(row["task"], row["method"], row["seed"]))
-            if cell is not None and row.get("status") == "ok" and settings.fields(cell) == {
-                    k: row.get(k) for k in settings.fields(cell)}:
+            if (cell is not None and row.get("status") == "ok"
+                    and settings.fields(cell) == {k: row.get(k) for k in settings.fields(cell)}
+                    and resolved_config(row.get("config")) == cell.config):
                 found[cell] = row
         return found
 
@@ -508,9 +508,8 @@ def plan_cells(tasks: Sequence[str] | None, methods: Sequence[str] | None,
     for task, method in pairs:
         for seed in dict.fromkeys(seeds):
             cfg = load_config(preset_path(task, method), [f"train.seed={seed}", *overrides])
-            digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode())
             cells.append(Cell(task, method, seed, threads=cfg.train.torch_threads,
-                              config_sha=digest.hexdigest()[:16]))
+                              config=cfg.to_dict()))
     return cells
 
 
