@@ -73,6 +73,8 @@ def main() -> int:
     recorded = [{**row, "config": resolved_config(row.get("config"))}
                 for row in bench_record.load(args.record)]
     rows, curves, missing = [], {}, []
+    threads = set()  # train.torch_threads of the reported runs, for the docs
+
     for method in args.methods:
         for seed in args.seeds:
             config = load_config(preset_path("quadrotor", method),
@@ -93,6 +95,7 @@ def main() -> int:
                     shutil.copyfile(args.record / figure, args.out / figure)
             row = {key: value for key, value in row.items() if key != "config"}
             rows.append(row)
+            threads.add(str(config["train"]["torch_threads"]))
             curves.setdefault(method, []).append(row["curve"])
             print(f"  {method} seed {seed}: teacher {row['teacher_success']:.3f} "
                   f"student {row['student_success']:.3f} "
@@ -119,7 +122,7 @@ def main() -> int:
     figures = {m: str(path) for m, path in first.items() if path.is_file()}
     print(f"\nfigures: {curves}, {', '.join(figures.values())}")
     if args.write_docs:
-        write_docs(table, args, curves, figures)
+        write_docs(table, " or ".join(sorted(threads)), args, curves, figures)
     return 0
 
 
@@ -196,7 +199,7 @@ def results_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(table: str, args: argparse.Namespace, curves: Path,
+def write_docs(table: str, threads: str, args: argparse.Namespace, curves: Path,
                figures: dict[str, str]) -> None:
     """Replace the benchmark table of docs/results.md's quadrotor section (the notes above
     it are written by hand) and copy the figures next to it."""
@@ -207,9 +210,10 @@ def write_docs(table: str, args: argparse.Namespace, curves: Path,
         "",
         f"Command: `{command}` (from the repository root, in `.venv`; "
         f"{time.strftime('%Y-%m-%d')}).",
-        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}. Evaluation: {args.episodes} held-out test flights per "
-        "role and run, deterministic actions, "
+        f"Training: {threads} torch thread(s) per run (`train.torch_threads`); "
+        f"table written on {platform.machine()} with torch {torch.__version__}. "
+        f"Evaluation: {args.episodes} held-out test flights per role and run, "
+        "deterministic actions, "
         + ("each run's validation-best networks (`best_model.pt`). " if args.checkpoint == "best"
            else "each run's final networks. ") + "Perception metrics: mean angle between the "
         "camera axis and the horizontal velocity; distinct pillars that entered the camera's "
