@@ -537,8 +537,8 @@ def _counts(values: Iterable[float]) -> str:
 
 
 def budget_note(rows: Sequence[dict[str, Any]]) -> str:
-    """Whether every finished run of a task had the same environment steps and rendered
-    student observations (the comparison is only fair if so)."""
+    """Whether every finished run of a task had the same environment steps and student
+    observations (images or noisy states, per task; the comparison is only fair if so)."""
     ok = [r for r in rows if r["status"] == "ok"]
     steps = {r["env_steps"] for r in ok}
     samples = {r["student_samples"] for r in ok}
@@ -546,7 +546,7 @@ def budget_note(rows: Sequence[dict[str, Any]]) -> str:
         return "No finished runs."
     if len(steps) == 1 and len(samples) == 1:
         return (f"Equal budgets: every finished run used {steps.pop():,} environment steps "
-                f"and {samples.pop():,} rendered student observations.")
+                f"and {samples.pop():,} student observations.")
     return ("**Budgets differ across runs** (the comparison is not on equal terms): "
             f"environment steps {', '.join(f'{s:,}' for s in sorted(steps))}; "
             f"student observations {', '.join(f'{s:,}' for s in sorted(samples))}.")
