@@ -29,13 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-import bench_record
 import numpy as np
 import torch
 from color_maze import mean_std, time_to_student, train_one
 from results_doc import copy_figures, replace_section
 from vision_ablation import ablated_success
 
+from sitt_training import bench_record
 from sitt_training.cli import evaluate_run
 from sitt_training.config import SITT_COMPARISON, load_config, preset_path, resolved_config
 from sitt_training.plots import plot_curves, read_metrics

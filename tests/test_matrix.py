@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sitt_training import bench_record
 from sitt_training.matrix import main
 
 VENV_BIN = Path(sys.executable).parent
@@ -153,6 +154,49 @@ def test_a_row_of_another_config_is_not_reused(local_matrix, tmp_path):
     new = read_rows(tmp_path / 'out')[len(rows):]
     assert [(r['method'], r['seed'], r['status']) for r in new] == [('bc', 1, 'ok')]
     assert new[0]['config']['ppo']['gamma'] != 0.5
+
+
+def test_record_carries_finished_cells_to_another_machine(local_matrix, tmp_path):
+    """--record keeps each finished row (metrics cut to its validations) in a file for git:
+    --recorded-only moves OUT's finished cells there and names the others without training
+    them; on a machine without OUT, the recorded cells are skipped and a new one is added."""
+    src, _, _ = local_matrix
+    shutil.copytree(src / 'out', tmp_path / 'out')
+    record = tmp_path / 'record'
+    args = [*TINY, '--methods', 'bc', '--seeds', '0', '1', '2', '--set', 'train.eval_every=1',
+            '--set', 'train.eval_episodes=5', '--out', 'out', '--record', 'record']
+    only = bench([*args, '--recorded-only'], tmp_path, tmp_path / 'docs')
+    assert only.returncode == 0, only.stdout + only.stderr
+    assert 'not run yet: tunnel_vision/bc_s2' in only.stdout
+    assert 'Not run yet: `bc` seed 2.' in only.stdout
+    assert '| bc | ' in only.stdout and '| 2 / 3 |' in only.stdout
+    assert not (tmp_path / 'out' / 'tunnel_vision' / 'bc_s2').exists()
+    full = {r['seed']: r for r in read_rows(tmp_path / 'out')
+            if r['method'] == 'bc' and r['status'] == 'ok'}
+    kept = bench_record.load(record)
+    assert sorted(r['seed'] for r in kept) == [0, 1]
+    for row in kept:
+        assert row['metrics'] == bench_record.validation_curve(full[row['seed']]['metrics'])
+        assert row['metrics'] and 'eval/student_success' in row['metrics'][-1]
+        assert {k: v for k, v in row.items() if k != 'metrics'} == \
+            {k: v for k, v in full[row['seed']].items() if k != 'metrics'}
+
+    shutil.rmtree(tmp_path / 'out')  # another machine
+    proc = bench([*args, '--write-docs'], tmp_path, tmp_path / 'docs')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '3 cells, 2 already finished' in proc.stdout
+    assert not (tmp_path / 'out' / 'tunnel_vision' / 'bc_s0').exists()
+    assert (tmp_path / 'out' / 'tunnel_vision' / 'bc_s2' / 'model_2.pt').is_file()
+    kept = bench_record.load(record)
+    assert [r['seed'] for r in kept] == [0, 1, 2]
+    cells = [mean_std([r[k] for r in kept]) for k in ('teacher_success', 'student_success', 'gap')]
+    assert f"| bc | {' | '.join(cells)} | 3 / 3 |" in proc.stdout
+    section = (tmp_path / 'docs' / 'results.md').read_text()
+    assert 'Not run yet' not in section
+    assert (tmp_path / 'docs' / 'matrix_tunnel_vision_learning_curves.png').is_file()
+    again = bench([*args, '--recorded-only'], tmp_path, tmp_path / 'docs')
+    assert again.returncode == 0 and '3 cells, 3 already finished' in again.stdout
+    assert len(bench_record.load(record)) == 3
 
 
 def test_docs_variant_writes_its_own_section(local_matrix):

@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "bench"))
+from sitt_training import bench_record
 
-import bench_record  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 TINY = ["task.num_envs=8", "task.student_envs=2", "task.kwargs={episode_steps: 60}",
         "ppo.rollout_steps=8", "ppo.minibatches=2", "ppo.epochs=1",

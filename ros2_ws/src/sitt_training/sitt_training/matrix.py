@@ -13,7 +13,9 @@ finished (or finally failed) cell to ``OUT/cells.jsonl`` as it arrives, so an in
 benchmark loses nothing and a rerun skips the cells that are there (with the same
 evaluation settings and the same resolved config: a changed preset is trained again).
 A cell that raises is tried again up to ``--retries`` times, then reported as FAILED (exit
-status 1).
+status 1). With ``--record DIR`` the finished rows are also kept in ``DIR/cells.jsonl`` (in
+git), so a benchmark longer than one machine's life goes on where it stopped;
+``--recorded-only --write-docs`` writes the docs from what has finished.
 
 On Ray every machine needs this package installed; workers write the run directories under
 the driver's absolute ``--out`` path on their own machine (a shared file system makes them
@@ -50,6 +52,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import bench_record
 from .cli import evaluate_run, make_trainer
 from .config import METHODS, ConfigError, load_config, preset_path, resolved_config
 from .envs import TASKS
@@ -390,20 +393,23 @@ class RayBackend:
 
 # ---------------------------------------------------------------------------- driver
 class CellLog:
-    """``OUT/cells.jsonl``: one row per finished or failed cell, appended as they come."""
+    """``OUT/cells.jsonl``: one row per finished or failed cell, appended as they come; with
+    a record (``--record``, kept in git), every finished row is also kept there, its metrics
+    cut to the validation rows, so a later machine without ``OUT`` skips those cells."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, record: Path | None = None) -> None:
         self.path = path
+        self.record = record
 
     def rows(self) -> list[dict[str, Any]]:
-        if not self.path.is_file():
-            return []
-        rows = []
-        for line in self.path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut short by a crash
-                continue
+        """The record's rows, then this benchmark's own (the later of two matching wins)."""
+        rows = bench_record.load(self.record) if self.record is not None else []
+        if self.path.is_file():
+            for line in self.path.read_text().splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut short by a crash
+                    continue
         return rows
 
     def finished(self, settings: Settings, cells: Sequence[Cell]) -> dict[Cell, dict[str, Any]]:
@@ -424,6 +430,29 @@ class CellLog:
             log.write(json.dumps(row) + "\n")
             log.flush()
             os.fsync(log.fileno())
+        if row["status"] == "ok":
+            self.keep([row])
+
+    def keep(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Add to the record those finished rows it lacks (e.g. cells run before without
+        ``--record``); returns how many were added."""
+        if self.record is None:
+            return 0
+        kept = bench_record.load(self.record)
+        added = 0
+        for row in rows:
+            short = {**row, "metrics": bench_record.validation_curve(row["metrics"])}
+            if not any(_same_cell(short, old) for old in kept):
+                bench_record.append(self.record, short)
+                kept.append(short)
+                added += 1
+        return added
+
+
+def _same_cell(row: dict[str, Any], other: dict[str, Any]) -> bool:
+    identity = ("task", "method", "seed", "episodes", "checkpoint", "overrides")
+    return (all(row.get(key) == other.get(key) for key in identity)
+            and resolved_config(row.get("config")) == resolved_config(other.get("config")))
 
 
 def _summary(row: dict[str, Any]) -> str:
@@ -570,7 +599,7 @@ def task_table(methods: Sequence[str], seeds: Sequence[int],
     lines = [f"| method | teacher {score} | student {score} | gap | seeds finished "
              "| env steps per run | student observations per run |",
              "|---|---|---|---|---|---|---|"]
-    failures = []
+    failures, not_run = [], []
     for method in methods:
         mine = [r for r in rows if r["method"] == method]
         ok = [r for r in mine if r["status"] == "ok"]
@@ -585,7 +614,12 @@ def task_table(methods: Sequence[str], seeds: Sequence[int],
                      f"| {_counts(r['student_samples'] for r in ok)} |")
         failures += [f"- FAILED: `{method}` seed {r['seed']} after {r['attempts']} attempts: "
                      f"{r['error']}" for r in failed]
-    return [*lines, "", budget_note(rows), *metrics_table(methods, rows),
+        absent = [str(seed) for seed in seeds if all(r["seed"] != seed for r in mine)]
+        if absent:
+            not_run.append(f"`{method}` seed{'s' if len(absent) > 1 else ''} "
+                           f"{', '.join(absent)}")
+    pending = [f"Not run yet: {'; '.join(not_run)}."] if not_run else []
+    return [*lines, "", budget_note(rows), *pending, *metrics_table(methods, rows),
             *([""] + failures if failures else [])]
 
 
@@ -751,6 +785,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "local Ray instance on 127.0.0.1 only")
     parser.add_argument("--retries", type=_at_least(0), default=2,
                         help="tries after a cell's first failure (default: 2)")
+    parser.add_argument("--record", type=Path, metavar="DIR",
+                        help="also keep every finished cell in DIR/cells.jsonl (for git, "
+                             "e.g. docs/records/<task>): its cells count as finished on "
+                             "any machine, with or without OUT")
+    parser.add_argument("--recorded-only", action="store_true",
+                        help="train nothing: report the finished cells (OUT and --record) "
+                             "and name the others as not run yet")
     parser.add_argument("--write-docs", action="store_true",
                         help="write the matrix_<task> sections of results.md and figures")
     parser.add_argument("--docs-variant", default="", metavar="NAME",
@@ -784,14 +825,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = Settings(args.out.resolve(), args.episodes, args.checkpoint,
                         tuple(args.overrides))
-    log = CellLog(settings.out / CELLS_FILE)
+    log = CellLog(settings.out / CELLS_FILE, args.record)
     done = log.finished(settings, cells)
     todo = [cell for cell in cells if cell not in done]
-    print(f"{len(cells)} cells, {len(cells) - len(todo)} already finished in {log.path}",
+    where = f"{log.path}" + (f" and {args.record}" if args.record else "")
+    print(f"{len(cells)} cells, {len(cells) - len(todo)} already finished in {where}",
           flush=True)
+    if log.keep(done[cell] for cell in cells if cell in done):  # in the planned order
+        print(f"added the finished cells missing from {args.record} to it", flush=True)
     complete = True
     new_rows: list[dict[str, Any]] = []
-    if todo:
+    if todo and args.recorded_only:
+        print(f"not run yet: {', '.join(cell.name for cell in todo)}", flush=True)
+        if not done:
+            print("error: none of the requested cells has finished", file=sys.stderr)
+            return 1
+    elif todo:
         try:
             backend = make_backend(args)
         except (ConnectionError, RuntimeError) as err:  # Ray not reachable or not loopback

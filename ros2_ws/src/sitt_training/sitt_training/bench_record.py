@@ -1,6 +1,7 @@
 """A benchmark's record kept in git: one JSON line per finished cell, with everything its
 table and learning curves need, so a benchmark that outlives a machine (``runs/`` is not
-in git) goes on where it stopped instead of training its finished cells again.
+in git) goes on where it stopped instead of training its finished cells again. Used by
+``bench/quadrotor.py`` and by ``sitt-bench --record``.
 
 A row counts for a cell only while its identity matches: the method, the seed, the
 evaluation settings and the whole resolved config of the run. Changing a preset therefore
@@ -15,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 CELLS = "cells.jsonl"
-CURVE_KEYS = ("iteration", "env_steps", "wall_time", "eval/teacher_success",
-              "eval/student_success")
+CURVE_KEYS = ("iteration", "env_steps", "wall_time")  # and every validation ("eval/") key
 
 
 def identity(method: str, seed: int, episodes: int, checkpoint: str,
@@ -52,8 +52,9 @@ def find(rows: list[dict[str, Any]], wanted: dict[str, Any]) -> dict[str, Any] |
 def validation_curve(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The validation rows of a run's metrics, cut to what learning curves plot (one row
     per iteration: a resumed run logs some iterations twice, the later row wins)."""
-    rows = {r["iteration"]: r for r in metrics if "eval/student_success" in r}
-    return [{key: r[key] for key in CURVE_KEYS if key in r} for r in rows.values()]
+    rows = {r["iteration"]: r for r in metrics if any(key.startswith("eval/") for key in r)}
+    return [{key: value for key, value in r.items()
+             if key in CURVE_KEYS or key.startswith("eval/")} for r in rows.values()]
 
 
 def append(record: Path, row: dict[str, Any], figures: dict[str, Path] | None = None) -> None:
