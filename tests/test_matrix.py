@@ -294,6 +294,7 @@ def test_tasks_without_a_success_flag_compare_test_returns(tmp_path):
     table = '\n'.join(task_table(['l2t'], [0, 1], rows))
     assert '| method | teacher return | student return | gap |' in table
     assert f'| l2t | {mean_std([10, 20])} | {mean_std([4, 8])} | {mean_std([6, 12])} |' in table
+    assert '| method | seed 0 | seed 1 |\n|---|---|---|\n| l2t | 10.0 / 4.0 | 20.0 / 8.0 |' in table
 
 
 def test_progress_summary_shows_returns_for_tasks_without_success() -> None:
@@ -324,6 +325,8 @@ def test_task_metrics_get_their_own_table() -> None:
     table = '\n'.join(task_table(['sitt', 'bc'], [0, 1], rows))
     assert '| method | handle_visible | grasped_fraction |' in table
     assert '| sitt | 0.85 / 0.7 | 0 / 0 |' in table
+    assert '| sitt | 1.00 / 0.50 | 1.00 / 0.50 |' in table  # each run, by seed
+    assert '| bc | 1.00 / 0.50 | – |' in table  # seed 1 failed
     assert '| bc | 0.6 / 0.5 | 0 / 0 |' in table
     # Tasks without metrics of their own get no second table.
     plain = [{k: v for k, v in r.items() if k not in ('teacher', 'student')} for r in rows]

@@ -619,8 +619,29 @@ def task_table(methods: Sequence[str], seeds: Sequence[int],
             not_run.append(f"`{method}` seed{'s' if len(absent) > 1 else ''} "
                            f"{', '.join(absent)}")
     pending = [f"Not run yet: {'; '.join(not_run)}."] if not_run else []
-    return [*lines, "", budget_note(rows), *pending, *metrics_table(methods, rows),
-            *([""] + failures if failures else [])]
+    return [*lines, "", budget_note(rows), *pending, *seed_table(methods, seeds, rows),
+            *metrics_table(methods, rows), *([""] + failures if failures else [])]
+
+
+def seed_table(methods: Sequence[str], seeds: Sequence[int],
+               rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Teacher / student score of each finished run by seed: the spread that a mean ± std
+    over five seeds hides (one bad seed, or two methods ranked differently per seed)."""
+    score, (teacher, student, _) = _scores(rows)
+    done = {(r["method"], r["seed"]): r for r in rows if r["status"] == "ok"}
+    if not done:
+        return []
+    digits = 2 if score == "success" else 1
+
+    def cell(method: str, seed: int) -> str:
+        row = done.get((method, seed))
+        return "–" if row is None else f"{row[teacher]:.{digits}f} / {row[student]:.{digits}f}"
+
+    return ["", f"Teacher / student {score} of each run:", "",
+            "| method | " + " | ".join(f"seed {seed}" for seed in seeds) + " |",
+            "|---|" + "---|" * len(seeds),
+            *[f"| {method} | " + " | ".join(cell(method, seed) for seed in seeds) + " |"
+              for method in methods]]
 
 
 SUMMARY_KEYS = ("episodes", "success", "return", "length")  # in the main table already
