@@ -487,14 +487,19 @@ def test_seeding_resets_and_batch_size_independence():
 
 
 # ----------------------------------------------------------------- camera, contract
-def test_camera_model_matches_the_rendered_image():
-    env = ArmDrawerVecEnv(1, seed=0)
+@pytest.mark.parametrize("eye", [None, (0.0, 0.5, 0.6)])
+def test_camera_model_matches_the_rendered_image(eye):
+    """The contract's camera (mount and intrinsics) is where the image comes from, for the
+    default camera and one moved by the ``camera_eye`` option."""
+    env = ArmDrawerVecEnv(1, seed=0, **({} if eye is None else {"camera_eye": eye}))
+    eye = aw.CAMERA_EYE if eye is None else np.array(eye)
     info = env.camera_info()
+    assert info["mount"]["translation"] == eye.tolist()
     k = info["intrinsics"]
     assert info["fov_deg"]["vertical"] == aw.VFOV_DEG and (k["cx"], k["cy"]) == (31.5, 31.5)
     assert k["fx"] == k["fy"] == pytest.approx(32 / math.tan(math.radians(aw.VFOV_DEG / 2)))
     rot = quaternion_to_matrix(np.array(info["mount"]["rotation_xyzw"]))
-    axis = aw.CAMERA_TARGET - aw.CAMERA_EYE
+    axis = aw.CAMERA_TARGET - eye
     np.testing.assert_allclose(rot @ [0, 0, 1], axis / np.linalg.norm(axis), atol=1e-12)
     assert (rot @ [0, 1, 0])[2] < 0  # optical y (image down) points down
 
@@ -506,7 +511,18 @@ def test_camera_model_matches_the_rendered_image():
     u = k["fx"] * point[0] / point[2] + k["cx"]
     v = k["fy"] * point[1] / point[2] + k["cy"]
     assert abs(cols.mean() - u) < 2.0 and abs(rows.mean() - v) < 2.0
+    assert env.handle_visibility()[0] == 1.0
     env.close()
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("camera_eye", [0.0, 0.5], "camera_eye must be three finite numbers"),
+    ("camera_target", [0.7, 0.0, float("inf")], "camera_target must be three finite numbers"),
+    ("camera_eye", [0.7, 0.05, 1.2], "must not lie straight above or below"),
+])
+def test_a_bad_camera_pose_is_refused_by_name(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        ArmDrawerVecEnv(1, **{option: value})
 
 
 def test_policy_contract_and_the_nodes_state_match_the_env():

@@ -72,6 +72,7 @@ it; ``tests/test_arm_drawer.py`` checks that a resumed run continues bit for bit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -167,8 +168,22 @@ STUDENT_STATE_FIELDS = [
 STATE_DIM = fields_size(STUDENT_STATE_FIELDS)  # 18
 TEACHER_DIM = STATE_DIM + 5  # + grasp-to-handle vector, drawer opening and speed
 
-CAMERA_ROTATION = look_at_rotation(CAMERA_EYE, CAMERA_TARGET, CAMERA_UP)  # optical, world
-CAMERA_QUATERNION_XYZW = rotation_to_quaternion(CAMERA_ROTATION)
+
+
+def camera_pose(eye: Sequence[float], target: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The camera's position and optical-frame rotation (world = robot base frame) for the
+    task options ``camera_eye`` and ``camera_target`` (m); a clear error for a bad pose."""
+    points = []
+    for name, value in (("camera_eye", eye), ("camera_target", target)):
+        point = np.asarray(value, dtype=np.float64)
+        if point.shape != (3,) or not np.all(np.isfinite(point)):
+            raise ValueError(f"{name} must be three finite numbers [x, y, z] in m, got {value!r}")
+        points.append(point)
+    axis = points[1] - points[0]
+    if np.linalg.norm(np.cross(axis, CAMERA_UP)) < 1e-3 * max(np.linalg.norm(axis), 1e-9):
+        raise ValueError(f"camera_target must not lie straight above or below camera_eye "
+                         f"(or on it), got eye {eye!r} and target {target!r}")
+    return points[0], look_at_rotation(points[0], points[1], CAMERA_UP)
 
 
 class ArmDrawerVecEnv(LayoutVecEnv):
@@ -182,7 +197,9 @@ class ArmDrawerVecEnv(LayoutVecEnv):
     above or below the middle of the drawer front (m, ``arm_world.HANDLE_SHIFT_RANGE``);
     ``track_visibility`` (on by default) casts three rays every ``VISIBILITY_EVERY`` steps
     per environment for the ``handle_visible`` episode metric (the mean fraction of the
-    handle the camera saw). ``action_mode="targets"``: actions are absolute joint targets
+    handle the camera saw). ``camera_eye`` and ``camera_target`` (m, world) move the camera
+    (default: ``arm_world.CAMERA_EYE`` and ``CAMERA_TARGET``); the policy contract carries
+    the pose. ``action_mode="targets"``: actions are absolute joint targets
     ``(num_envs, 9)`` (the sim bridge; see the module docstring).
     """
 
@@ -199,7 +216,10 @@ class ArmDrawerVecEnv(LayoutVecEnv):
     def __init__(self, num_envs: int = 1, seed: int = 0, image_size: int = IMAGE_SIZE,
                  episode_steps: int = EPISODE_STEPS, track_visibility: bool = True,
                  action_mode: str = "increments",
-                 handle_shift_range: float = HANDLE_SHIFT_RANGE) -> None:
+                 handle_shift_range: float = HANDLE_SHIFT_RANGE,
+                 camera_eye: Sequence[float] = tuple(CAMERA_EYE.tolist()),
+                 camera_target: Sequence[float] = tuple(CAMERA_TARGET.tolist())) -> None:
+        self.camera_eye, self.camera_rotation = camera_pose(camera_eye, camera_target)
         if episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
         if action_mode not in ACTION_MODES:
@@ -219,7 +239,8 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         self.episode_steps = int(episode_steps)
         self.track_visibility = bool(track_visibility)
         n = num_envs
-        self.worlds = [ArmWorld(image_size) for _ in range(n)]
+        self.worlds = [ArmWorld(image_size, self.camera_eye, np.asarray(camera_target, float))
+                       for _ in range(n)]
         self.handle_shift_range = float(handle_shift_range)
         self.cabinet_xy = np.zeros((n, 2))
         self.handle_shift = np.zeros(n)  # m, handle height above the front's middle
@@ -289,7 +310,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         points = (self.handle_positions()[ids, None, :]
                   + VISIBILITY_POINTS[None, :, None] * self._bar_axis)
         # Aim 1 mm past each point along the ray, into the bar.
-        rays = points - CAMERA_EYE
+        rays = points - self.camera_eye
         points += 1e-3 * rays / np.linalg.norm(rays, axis=2, keepdims=True)
         rows = points.tolist()
         return np.array([self.worlds[i].handle_visible(rows[k]) for k, i in enumerate(ids)])
@@ -313,8 +334,8 @@ class ArmDrawerVecEnv(LayoutVecEnv):
                         "vertical": VFOV_DEG},
             "intrinsics": {"fx": fx, "fy": fy, "cx": cx, "cy": cy},
             "mount": {"parent_frame": "panda_link0", "frame_id": "camera_optical_frame",
-                      "translation": CAMERA_EYE.tolist(),
-                      "rotation_xyzw": CAMERA_QUATERNION_XYZW.tolist()},
+                      "translation": self.camera_eye.tolist(),
+                      "rotation_xyzw": rotation_to_quaternion(self.camera_rotation).tolist()},
             "near": NEAR, "far": FAR,
         }
 

@@ -150,7 +150,8 @@ CABINET_RANGE = np.array([0.15, 0.1])  # m, +- in world x and y
 # Fixed in the world, above and to the left of the arm's base, like a head camera beside a
 # humanoid's right arm: the arm is near the camera and hides large parts of the view in
 # many poses (the start pose included). Aim and field of view keep the handle in the image
-# at every corner of the layout box, closed and fully open.
+# at every corner of the layout box, closed and fully open. The task's ``camera_eye`` and
+# ``camera_target`` options move it (``arm_drawer.camera_pose``).
 IMAGE_SIZE = 64
 VFOV_DEG = 50.0
 NEAR, FAR = 0.05, 4.0  # m
@@ -412,9 +413,11 @@ ArmReadout = tuple[list[float], list[float], tuple[float, float], tuple[float, .
 class ArmWorld:
     """One pybullet client with the Panda and the cabinet; steps, reads and renders."""
 
-    def __init__(self, image_size: int = IMAGE_SIZE) -> None:
+    def __init__(self, image_size: int = IMAGE_SIZE, camera_eye: np.ndarray = CAMERA_EYE,
+                 camera_target: np.ndarray = CAMERA_TARGET) -> None:
         self._p = p = _pybullet()
         self.image_size = image_size
+        self.camera_eye = np.asarray(camera_eye, dtype=np.float64)
         folder = asset_dir()
         self.client = c = p.connect(p.DIRECT)
         p.setGravity(0.0, 0.0, -9.81, physicsClientId=c)
@@ -437,14 +440,15 @@ class ArmWorld:
         p.changeDynamics(self.cabinet, DRAWER_LINK, jointDamping=DRAWER_DAMPING,
                          physicsClientId=c)
         self._add_floor_and_pedestal()
-        self._view = p.computeViewMatrix(CAMERA_EYE.tolist(), CAMERA_TARGET.tolist(),
+        self._view = p.computeViewMatrix(self.camera_eye.tolist(),
+                                         np.asarray(camera_target, dtype=np.float64).tolist(),
                                          CAMERA_UP.tolist(), physicsClientId=c)
         self._projection = p.computeProjectionMatrixFOV(VFOV_DEG, 1.0, NEAR, FAR,
                                                         physicsClientId=c)
         self._joints = list(ROBOT_JOINTS)
         self._forces = JOINT_FORCE.tolist()
         self._gains = [POSITION_GAIN] * len(ROBOT_JOINTS)
-        self._ray_starts = [CAMERA_EYE.tolist()] * 8
+        self._ray_starts = [self.camera_eye.tolist()] * 8
         # The empty scene every episode starts from (body states, contact points).
         self._initial_state = p.saveState(physicsClientId=c)
         # Every collider of the two bodies with pybullet's default collision filter (URDF2Bullet:
