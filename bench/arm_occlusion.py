@@ -42,14 +42,17 @@ class Episode:
     worst_image: np.ndarray  # (H, W, 3) uint8, the camera image at worst_step
 
 
-def watch_episodes(run_dir: Path, role: str, episodes: int, checkpoint: str | None
-                   ) -> tuple[str, list[Episode]]:
+def watch_episodes(run_dir: Path, role: str, episodes: int, checkpoint: str | None,
+                   task_options: dict | None = None) -> tuple[str, list[Episode]]:
     """The run's policy in test layouts ``0 .. episodes-1``: every step's handle visibility
-    and the most occluded frame of each episode. Returns ``(label, episodes)``."""
+    and the most occluded frame of each episode. Returns ``(label, episodes)``.
+    ``task_options`` override the run's task options (e.g. another ``camera_eye``: a
+    teacher's path does not depend on the camera)."""
     cfg, policy, _ = load_run(run_dir, checkpoint)
     if cfg.task.name != "arm_drawer":
         raise ValueError(f"{run_dir} is a {cfg.task.name} run, not an arm_drawer run")
-    env = make_task(cfg.task.name, num_envs=1, seed=TEST_SEED, **cfg.task.kwargs)
+    env = make_task(cfg.task.name, num_envs=1, seed=TEST_SEED,
+                    **{**cfg.task.kwargs, **(task_options or {})})
     env.set_student_mask(np.array([role == "student"]))
     out = []
     try:

@@ -56,3 +56,26 @@ def test_runs_of_other_tasks_are_refused(tmp_path, capsys) -> None:
     assert main([str(tmp_path / "maze"), "--checkpoint", str(tmp_path / "maze" / "model_1.pt"),
                  "--out", str(tmp_path / "x.png")]) == 1
     assert "not an arm_drawer run" in capsys.readouterr().err
+
+
+def test_camera_scan_moves_only_the_camera(tmp_path, capsys) -> None:
+    """bench/arm_camera_scan.py: the default camera's row is what the run itself sees; a
+    moved camera watches the same path (same lengths) from elsewhere."""
+    from arm_camera_scan import main as scan
+
+    run = tmp_path / "run"
+    Trainer(load_config(overrides=TINY), run, show_progress=False).train()
+    checkpoint = str(run / "model_1.pt")
+    _, own = watch_episodes(run, "teacher", 2, checkpoint)
+    _, moved = watch_episodes(run, "teacher", 2, checkpoint, {"camera_eye": [-0.4, 0.0, 0.7]})
+    assert [ep.length for ep in moved] == [ep.length for ep in own]
+    assert np.mean([ep.visible.mean() for ep in moved]) < np.mean(
+        [ep.visible.mean() for ep in own])  # behind the arm: its shoulder is in the way
+    assert scan([str(run), "--episodes", "2", "--checkpoint", checkpoint,
+                 "--eye=-0.15,0.45,0.85", "--eye=-0.4,0.0,0.7"]) == 0
+    out = capsys.readouterr().out
+    start = np.mean([ep.visible[0] for ep in own])
+    approach = np.mean([ep.visible[:12].mean() for ep in own])
+    whole = np.mean([ep.visible.mean() for ep in own])
+    assert f"| -0.15, 0.45, 0.85 | {start:.2f} / {approach:.2f} / {whole:.2f} |" in out
+    assert "| -0.4, 0, 0.7 | " in out
