@@ -199,6 +199,13 @@ def test_record_carries_finished_cells_to_another_machine(local_matrix, tmp_path
     assert len(bench_record.load(record)) == 3
 
 
+def test_a_rows_identity_is_the_settings_fields() -> None:
+    from sitt_training.matrix import Cell, Settings
+
+    settings = Settings(Path('/tmp/out'), 5, 'best', ('train.iterations=2',))
+    assert tuple(settings.fields(Cell('tunnel_vision', 'bc', 3))) == Settings.IDENTITY
+
+
 def test_docs_variant_writes_its_own_section(local_matrix):
     """--docs-variant NAME writes matrix_<task>_NAME and its figures beside the plain
     section (finished cells only: nothing is trained)."""

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for_connections
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -151,8 +151,11 @@ class Settings:
     checkpoint: str  # "last" or "best"
     overrides: tuple[str, ...]
 
+    IDENTITY: ClassVar[tuple[str, ...]] = ("task", "method", "seed", "episodes", "checkpoint",
+                                           "overrides")  # the keys of fields()
+
     def fields(self, cell: Cell) -> dict[str, Any]:
-        """The identity of a cell's row in cells.jsonl."""
+        """The identity of a cell's row in cells.jsonl (with its config)."""
         return {"task": cell.task, "method": cell.method, "seed": cell.seed,
                 "episodes": self.episodes, "checkpoint": self.checkpoint,
                 "overrides": list(self.overrides)}
@@ -450,8 +453,8 @@ class CellLog:
 
 
 def _same_cell(row: dict[str, Any], other: dict[str, Any]) -> bool:
-    identity = ("task", "method", "seed", "episodes", "checkpoint", "overrides")
-    return (all(row.get(key) == other.get(key) for key in identity)
+    """Whether two rows stand for the same cell: the identity fields and the config."""
+    return (all(row.get(key) == other.get(key) for key in Settings.IDENTITY)
             and resolved_config(row.get("config")) == resolved_config(other.get("config")))
 
 
