@@ -169,7 +169,6 @@ STATE_DIM = fields_size(STUDENT_STATE_FIELDS)  # 18
 TEACHER_DIM = STATE_DIM + 5  # + grasp-to-handle vector, drawer opening and speed
 
 
-
 def camera_pose(eye: Sequence[float], target: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """The camera's position and optical-frame rotation (world = robot base frame) for the
     task options ``camera_eye`` and ``camera_target`` (m); a clear error for a bad pose."""
