@@ -170,8 +170,8 @@ TEACHER_DIM = STATE_DIM + 5  # + grasp-to-handle vector, drawer opening and spee
 
 
 def camera_pose(eye: Sequence[float], target: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """The camera's position and optical-frame rotation (world = robot base frame) for the
-    task options ``camera_eye`` and ``camera_target`` (m); a clear error for a bad pose."""
+    """The task options ``camera_eye`` and ``camera_target`` (m, world = robot base frame)
+    as arrays; a clear error for a bad pose."""
     points = []
     for name, value in (("camera_eye", eye), ("camera_target", target)):
         point = np.asarray(value, dtype=np.float64)
@@ -182,7 +182,7 @@ def camera_pose(eye: Sequence[float], target: Sequence[float]) -> tuple[np.ndarr
     if np.linalg.norm(np.cross(axis, CAMERA_UP)) < 1e-3 * max(np.linalg.norm(axis), 1e-9):
         raise ValueError(f"camera_target must not lie straight above or below camera_eye "
                          f"(or on it), got eye {eye!r} and target {target!r}")
-    return points[0], look_at_rotation(points[0], points[1], CAMERA_UP)
+    return points[0], points[1]
 
 
 class ArmDrawerVecEnv(LayoutVecEnv):
@@ -218,7 +218,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
                  handle_shift_range: float = HANDLE_SHIFT_RANGE,
                  camera_eye: Sequence[float] = tuple(CAMERA_EYE.tolist()),
                  camera_target: Sequence[float] = tuple(CAMERA_TARGET.tolist())) -> None:
-        self.camera_eye, self.camera_rotation = camera_pose(camera_eye, camera_target)
+        self.camera_eye, self.camera_target = camera_pose(camera_eye, camera_target)
         if episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
         if action_mode not in ACTION_MODES:
@@ -238,7 +238,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         self.episode_steps = int(episode_steps)
         self.track_visibility = bool(track_visibility)
         n = num_envs
-        self.worlds = [ArmWorld(image_size, self.camera_eye, np.asarray(camera_target, float))
+        self.worlds = [ArmWorld(image_size, self.camera_eye, self.camera_target)
                        for _ in range(n)]
         self.handle_shift_range = float(handle_shift_range)
         self.cabinet_xy = np.zeros((n, 2))
@@ -334,7 +334,8 @@ class ArmDrawerVecEnv(LayoutVecEnv):
             "intrinsics": {"fx": fx, "fy": fy, "cx": cx, "cy": cy},
             "mount": {"parent_frame": "panda_link0", "frame_id": "camera_optical_frame",
                       "translation": self.camera_eye.tolist(),
-                      "rotation_xyzw": rotation_to_quaternion(self.camera_rotation).tolist()},
+                      "rotation_xyzw": rotation_to_quaternion(look_at_rotation(
+                          self.camera_eye, self.camera_target, CAMERA_UP)).tolist()},
             "near": NEAR, "far": FAR,
         }
 
