@@ -519,10 +519,46 @@ def test_camera_model_matches_the_rendered_image(eye):
     ("camera_eye", [0.0, 0.5], "camera_eye must be three finite numbers"),
     ("camera_target", [0.7, 0.0, float("inf")], "camera_target must be three finite numbers"),
     ("camera_eye", [0.7, 0.05, 1.2], "must not lie straight above or below"),
+    ("start_joints", [0.0] * 6, "start_joints must be seven finite joint positions"),
+    ("start_joints", [0.0, -0.9, 0.0, 0.5, 0.0, 2.5, -0.785],
+     r"panda_joint4 = 0.5 rad is outside its limits"),
 ])
-def test_a_bad_camera_pose_is_refused_by_name(option, value, message):
+def test_a_bad_camera_or_start_pose_is_refused_by_name(option, value, message):
     with pytest.raises(ValueError, match=message):
         ArmDrawerVecEnv(1, **{option: value})
+
+
+# The grasp point 0.57 m from the nominal handle, on the default camera's line of sight to it.
+FAR_START = [0.11, -1.17, 0.44, -2.23, 0.13, 1.77, -0.34]
+
+
+def test_start_joints_option_moves_the_start_and_the_drawer_still_opens():
+    default = no_render(ArmDrawerVecEnv(2, seed=4))
+    same = no_render(ArmDrawerVecEnv(2, seed=4, start_joints=aw.START_JOINTS[:7].tolist()))
+    far = no_render(ArmDrawerVecEnv(2, seed=4, start_joints=FAR_START))
+    try:
+        for env in (default, same, far):
+            env.reset_to(np.arange(2))
+        np.testing.assert_array_equal(default.joint_position, same.joint_position)
+        np.testing.assert_array_equal(default.cabinet_xy, far.cabinet_xy)  # same layouts
+        # Each episode's initial joints are drawn around the option's pose.
+        assert np.abs(far.joint_position[:, :7] - FAR_START).max() <= aw.START_NOISE + 0.01
+        reach = np.linalg.norm(far.handle_positions() - far.grasp_position, axis=1)
+        assert (reach > np.linalg.norm(default.handle_positions() - default.grasp_position,
+                                       axis=1) + 0.15).all()
+        opener = ScriptedDrawerOpener(far)
+        opened, done = np.zeros(2, dtype=bool), np.zeros(2, dtype=bool)
+        for _ in range(EPISODE_STEPS):
+            _, _, terminated, truncated, _ = far.step(opener.act())
+            opened |= terminated & ~done
+            done |= terminated | truncated
+            opener.reset(np.flatnonzero(terminated | truncated))
+            if done.all():
+                break
+        assert opened.all(), "the scripted opener must open the drawer from the far start"
+    finally:
+        for env in (default, same, far):
+            env.close()
 
 
 def test_policy_contract_and_the_nodes_state_match_the_env():

@@ -96,6 +96,7 @@ from .arm_world import (
     JOINT_NAMES,
     JOINT_UPPER,
     NEAR,
+    START_JOINTS,
     VFOV_DEG,
     ArmWorld,
     drawer_normal,
@@ -185,6 +186,22 @@ def camera_pose(eye: Sequence[float], target: Sequence[float]) -> tuple[np.ndarr
     return points[0], points[1]
 
 
+def start_pose(arm_joints: Sequence[float]) -> np.ndarray:
+    """The task option ``start_joints`` (the seven arm joints' mean start positions, rad,
+    ``ARM_JOINT_NAMES`` order) as the nine-joint start pose, fingers open; a clear error
+    for a bad pose."""
+    joints = np.asarray(arm_joints, dtype=np.float64)
+    if joints.shape != (7,) or not np.all(np.isfinite(joints)):
+        raise ValueError(f"start_joints must be seven finite joint positions in rad "
+                         f"({', '.join(ARM_JOINT_NAMES)}), got {arm_joints!r}")
+    outside = (joints < JOINT_LOWER[:7]) | (joints > JOINT_UPPER[:7])
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise ValueError(f"start_joints: {ARM_JOINT_NAMES[i]} = {joints[i]} rad is outside its "
+                         f"limits [{JOINT_LOWER[i]}, {JOINT_UPPER[i]}]")
+    return np.concatenate([joints, START_JOINTS[7:]])
+
+
 class ArmDrawerVecEnv(LayoutVecEnv):
     """A batch of Panda-and-cabinet worlds, one pybullet client each.
 
@@ -198,8 +215,10 @@ class ArmDrawerVecEnv(LayoutVecEnv):
     per environment for the ``handle_visible`` episode metric (the mean fraction of the
     handle the camera saw). ``camera_eye`` and ``camera_target`` (m, world) move the camera
     (default: ``arm_world.CAMERA_EYE`` and ``CAMERA_TARGET``); the policy contract carries
-    the pose. ``action_mode="targets"``: actions are absolute joint targets
-    ``(num_envs, 9)`` (the sim bridge; see the module docstring).
+    the pose. ``start_joints`` (rad, seven arm joints) moves the start pose around which
+    each episode's initial joints are drawn (default: ``arm_world.START_JOINTS``).
+    ``action_mode="targets"``: actions are absolute joint targets ``(num_envs, 9)`` (the
+    sim bridge; see the module docstring).
     """
 
     # ~31 MB per pybullet world: evaluation flies its episodes 32 worlds at a time.
@@ -217,8 +236,10 @@ class ArmDrawerVecEnv(LayoutVecEnv):
                  action_mode: str = "increments",
                  handle_shift_range: float = HANDLE_SHIFT_RANGE,
                  camera_eye: Sequence[float] = tuple(CAMERA_EYE.tolist()),
-                 camera_target: Sequence[float] = tuple(CAMERA_TARGET.tolist())) -> None:
+                 camera_target: Sequence[float] = tuple(CAMERA_TARGET.tolist()),
+                 start_joints: Sequence[float] = tuple(START_JOINTS[:7].tolist())) -> None:
         self.camera_eye, self.camera_target = camera_pose(camera_eye, camera_target)
+        self.start_joints = start_pose(start_joints)
         if episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
         if action_mode not in ACTION_MODES:
@@ -379,7 +400,8 @@ class ArmDrawerVecEnv(LayoutVecEnv):
     def _reset_envs(self, env_ids: np.ndarray) -> None:
         env_ids = np.asarray(env_ids, dtype=np.int64)
         for i, rng in zip(env_ids, self._episode_rngs(env_ids), strict=True):
-            cabinet_xy, joints, shift = sample_layout(rng, self.handle_shift_range)
+            cabinet_xy, joints, shift = sample_layout(rng, self.handle_shift_range,
+                                                       self.start_joints)
             self.cabinet_xy[i], self.handle_shift[i] = cabinet_xy, shift
             self.worlds[i].reset(cabinet_xy, joints, shift)
             self._read(i)

@@ -20,7 +20,6 @@ from .arm_world import (
     CONTROL_DT,
     JOINT_LOWER,
     JOINT_UPPER,
-    START_JOINTS,
     ArmWorld,
     drawer_normal,
 )
@@ -32,7 +31,7 @@ ROT_GAIN = 6.0  # 1/s
 MAX_SPEED = 0.5  # m/s
 MAX_ROT_SPEED = 1.5  # rad/s
 DAMPING = 0.05
-NULL_GAIN = 0.5  # 1/s towards START_JOINTS in the null space
+NULL_GAIN = 0.5  # 1/s towards the task's start pose in the null space
 CLOSE_STEPS = 6  # steps with the fingers closing before pulling
 PULL_LEAD = 0.1  # m: the pull target runs this far ahead of the handle
 
@@ -121,7 +120,7 @@ class ScriptedDrawerOpener:
             jac = env.worlds[i].jacobian(q)[:, :7]
             inv = jac.T @ np.linalg.inv(jac @ jac.T + DAMPING**2 * np.eye(6))
             dq = inv @ np.concatenate([velocity, omega])
-            dq += (np.eye(7) - inv @ jac) @ (NULL_GAIN * (START_JOINTS[:7] - q[:7]))
+            dq += (np.eye(7) - inv @ jac) @ (NULL_GAIN * (self.env.start_joints[:7] - q[:7]))
             new_target = q[:7] + dq * CONTROL_DT
             actions[i, :7] = (new_target - env.targets[i, :7]) / ACTION_SCALE[:7]
             actions[i, 7] = gripper

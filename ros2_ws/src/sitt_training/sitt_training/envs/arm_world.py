@@ -359,16 +359,18 @@ def drawer_normal(cabinet_yaw: float = CABINET_YAW) -> np.ndarray:
     return np.array([math.cos(cabinet_yaw), math.sin(cabinet_yaw), 0.0])
 
 
-def sample_layout(rng: np.random.Generator, handle_shift_range: float = HANDLE_SHIFT_RANGE
+def sample_layout(rng: np.random.Generator, handle_shift_range: float = HANDLE_SHIFT_RANGE,
+                  start_joints: np.ndarray = START_JOINTS
                   ) -> tuple[np.ndarray, np.ndarray, float]:
-    """One episode's cabinet position ``(2,)``, initial joint positions ``(9,)`` and the
-    handle's height above the middle of the drawer front (m). The shift is drawn last, so a
-    range of 0 gives the layouts of the fixed handle bit for bit."""
+    """One episode's cabinet position ``(2,)``, initial joint positions ``(9,)`` (uniform
+    noise around ``start_joints``) and the handle's height above the middle of the drawer
+    front (m). The shift is drawn last, so a range of 0 gives the layouts of the fixed
+    handle bit for bit."""
     if not 0.0 <= handle_shift_range <= HANDLE_SHIFT_LIMIT:
         raise ValueError(f"handle_shift_range must be in [0, {HANDLE_SHIFT_LIMIT:.3f}] m, "
                          f"got {handle_shift_range}")
     handle_xy = HANDLE_XY + rng.uniform(-CABINET_RANGE, CABINET_RANGE)
-    joints = START_JOINTS.copy()
+    joints = np.array(start_joints, dtype=np.float64)
     joints[:7] += rng.uniform(-START_NOISE, START_NOISE, 7)
     joints = np.clip(joints, JOINT_LOWER, JOINT_UPPER)
     shift = float(rng.uniform(-handle_shift_range, handle_shift_range))
