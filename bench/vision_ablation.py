@@ -18,7 +18,10 @@ networks unless ``--checkpoint`` says otherwise) flies the held-out test episode
   live episode gets the blank image below;
 * ``blank``: every image replaced by the batch's mean colour, a uniform frame.
 
-The proprioceptive part of the observation is never changed. Prints a Markdown table
+The proprioceptive part of the observation is never changed. ``--steps A:B`` changes the
+images only at the episodes' steps A to B-1 (``0:12``: the first 12; ``12:``: from step 12
+on), to ask *when* in an episode the student needs its camera, e.g. whether an arm that
+hides the handle while it reaches costs its student anything. Prints a Markdown table
 (success per variant and the drop from ``camera`` to ``shuffled``); ``--json`` keeps it.
 """
 
@@ -71,10 +74,54 @@ IMAGE_CHANGES: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
     "camera": None, "shuffled": shuffled_images, "blank": blank_images}
 
 
+class AblatedStudent:
+    """The student's deterministic actions with its images changed by ``change`` at the
+    episodes' steps ``window`` = (first, stop) (stop None: to the end; window None: every
+    step). ``evaluate`` starts all episodes of a batch together and calls ``reset()`` then,
+    so the call count is the step index."""
+
+    def __init__(self, policy: torch.nn.Module,
+                 change: Callable[[np.ndarray], np.ndarray] | None,
+                 window: tuple[int, int | None] | None = None) -> None:
+        self.policy, self.change, self.window = policy, change, window
+        self.step = 0
+
+    def reset(self) -> None:
+        self.step = 0
+
+    def __call__(self, student: dict[str, np.ndarray]) -> np.ndarray:
+        if self.change is not None and in_window(self.step, self.window):
+            student = {**student, "image": self.change(student["image"])}
+        self.step += 1
+        return deterministic_actions(self.policy, "student", {"student": student})
+
+
+def in_window(step: int, window: tuple[int, int | None] | None) -> bool:
+    if window is None:
+        return True
+    first, stop = window
+    return step >= first and (stop is None or step < stop)
+
+
+def parse_window(text: str) -> tuple[int, int | None]:
+    """``A:B`` (steps A to B-1), ``A:`` (from A on) or ``:B`` (the first B)."""
+    first, sep, stop = text.partition(":")
+    try:
+        window = (int(first or 0), int(stop) if stop else None)
+    except ValueError:
+        window = None
+    if not sep or window is None or window[0] < 0 or (
+            window[1] is not None and window[1] <= window[0]):
+        raise argparse.ArgumentTypeError(
+            f"--steps wants A:B with 0 <= A < B (either may be left out), got {text!r}")
+    return window
+
+
 def ablated_success(run_dir: Path, episodes: int, checkpoint: str | None = "best",
-                    seed: int = TEST_SEED, variants: tuple[str, ...] = VARIANTS
-                    ) -> dict[str, EvalResult]:
-    """The run's student test results per variant of its images (``variants``: which)."""
+                    seed: int = TEST_SEED, variants: tuple[str, ...] = VARIANTS,
+                    window: tuple[int, int | None] | None = None) -> dict[str, EvalResult]:
+    """The run's student test results per variant of its images (``variants``: which),
+    changed at the steps ``window`` only (None: at every step)."""
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         raise ValueError(f"unknown image variants {sorted(unknown)}; known: {VARIANTS}")
@@ -82,18 +129,10 @@ def ablated_success(run_dir: Path, episodes: int, checkpoint: str | None = "best
     space = _student_keys(cfg.task.name, cfg.task.kwargs)
     if "image" not in space:
         raise ValueError(f"{run_dir}: the {cfg.task.name} student sees no image")
-    success = {}
-    for variant in variants:
-        change = IMAGE_CHANGES[variant]
-
-        def act(student: dict[str, np.ndarray], change: Any = change) -> np.ndarray:
-            if change is not None:
-                student = {**student, "image": change(student["image"])}
-            return deterministic_actions(policy, "student", {"student": student})
-
-        success[variant] = evaluate(policy, cfg.task.name, cfg.task.kwargs, "student",
-                                    episodes, seed, student_actions=act)
-    return success
+    return {variant: evaluate(policy, cfg.task.name, cfg.task.kwargs, "student", episodes,
+                              seed, student_actions=AblatedStudent(
+                                  policy, IMAGE_CHANGES[variant], window))
+            for variant in variants}
 
 
 def _student_keys(task: str, kwargs: dict[str, Any]) -> tuple[str, ...]:
@@ -112,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="best",
                         help="'best' (validation-best, default), or a model_<iter>.pt path "
                              "for a single run")
+    parser.add_argument("--steps", type=parse_window, metavar="A:B",
+                        help="change the images only at the episodes' steps A to B-1 "
+                             "(default: every step)")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     args = parser.parse_args(argv)
     if args.episodes < 1:
@@ -120,11 +162,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--checkpoint PATH names one run's checkpoint; give one run")
     torch.set_num_threads(1)
     rows = {}
+    if args.steps is not None:
+        first, stop = args.steps
+        print(f"Images changed at steps {first} to {'the end' if stop is None else stop - 1}"
+              " of each episode.\n")
     print(f"| run | student success: {' / '.join(VARIANTS)} | drop camera -> shuffled |")
     print("|---|---|---|")
     for run in args.runs:
         try:
-            results = ablated_success(run, args.episodes, args.checkpoint)
+            results = ablated_success(run, args.episodes, args.checkpoint,
+                                      window=args.steps)
         except (FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -134,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
     if args.json:
         args.json.write_text(json.dumps({"episodes": args.episodes, "seed": TEST_SEED,
+                                         "steps": args.steps,
                                          "checkpoint": args.checkpoint, "runs": rows},
                                         indent=2))
     return 0

@@ -1,5 +1,6 @@
 """bench/vision_ablation.py: the student's success with its images, shuffled and blank."""
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -7,7 +8,10 @@ import numpy as np
 import pytest
 from run_checks import train_tiny_run
 
+from sitt_training.cli import load_run
 from sitt_training.config import load_config
+from sitt_training.envs import TASKS
+from sitt_training.evaluation import evaluate
 from sitt_training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,10 +19,13 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from vision_ablation import (  # noqa: E402
     VARIANTS,
+    AblatedStudent,
     ablated_success,
     blank_images,
+    in_window,
     live_rows,
     main,
+    parse_window,
     shuffled_images,
 )
 
@@ -74,10 +81,57 @@ def test_a_trained_student_flies_each_variant(tmp_path, capsys) -> None:
     with pytest.raises(ValueError, match="unknown image variants"):
         ablated_success(run, 6, "best", variants=("dark",))
 
+    # A step window: blank from step 0 on is the full ablation; past every episode's end it
+    # changes nothing; the first few steps alone give flights of their own.
+    def blank_return(window):
+        return ablated_success(run, 6, "best", variants=("blank",),
+                               window=window)["blank"].mean_return
+    assert blank_return((0, None)) == results["blank"].mean_return
+    assert blank_return((10_000, None)) == results["camera"].mean_return
+    assert blank_return((0, 3)) not in (results["camera"].mean_return,
+                                        results["blank"].mean_return)
+
     assert main([str(run), "--episodes", "3", "--json", str(tmp_path / "a.json")]) == 0
     table = capsys.readouterr().out
     assert "camera / shuffled / blank" in table and str(run) in table
     assert (tmp_path / "a.json").is_file()
+    assert main([str(run), "--episodes", "3", "--steps", "2:5"]) == 0
+    assert "Images changed at steps 2 to 4 of each episode" in capsys.readouterr().out
+
+
+def test_step_windows_parse_and_bad_ones_are_refused() -> None:
+    assert parse_window("0:12") == (0, 12)
+    assert parse_window("12:") == (12, None)
+    assert parse_window(":5") == (0, 5)
+    for bad in ("12", "5:5", "7:3", "-1:4", "a:b"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--steps wants A:B"):
+            parse_window(bad)
+    assert [in_window(k, (2, 4)) for k in range(6)] == [False, False, True, True, False, False]
+    assert all(in_window(k, None) and in_window(k, (0, None)) for k in (0, 7, 10**6))
+
+
+def test_evaluate_restarts_the_step_count_with_each_batch(tmp_path, monkeypatch) -> None:
+    """Tasks with heavy environments are evaluated in batches (``max_eval_envs``); a
+    stateful student's ``reset()`` runs as each batch starts, so its call count is the step
+    index of every episode in the batch."""
+    run = tmp_path / "run"
+    Trainer(load_config(overrides=TINY), run, show_progress=False).train()
+    cfg, policy, _ = load_run(run)
+    monkeypatch.setattr(TASKS["quadrotor"], "max_eval_envs", 2)
+    student = AblatedStudent(policy, None)
+    starts = []
+    original_reset = student.reset
+
+    def reset() -> None:
+        starts.append(student.step)  # the steps the previous batch took
+        original_reset()
+    student.reset = reset
+    result = evaluate(policy, "quadrotor", cfg.task.kwargs, "student", 5,
+                      student_actions=student)
+    lengths = result.per_episode["l"]
+    batches = [lengths[0:2], lengths[2:4], lengths[4:5]]
+    assert starts == [0, *(int(b.max()) for b in batches[:-1])]
+    assert student.step == int(batches[-1].max())
 
 
 def test_a_student_without_images_is_refused(tmp_path) -> None:

@@ -23,7 +23,9 @@ __all__ = ["MAX_TRAIN_SEED", "ROLES", "TEST_SEED", "VALIDATION_SEED", "EvalResul
            "deterministic_actions", "evaluate"]
 
 ROLES = ("teacher", "student")
-# The student's observations of a batch -> its actions (num_envs, action_dim).
+# The student's observations of a batch -> its actions (num_envs, action_dim). One with
+# state across steps may have a ``reset()`` method: ``evaluate`` calls it whenever a batch
+# of episodes starts, so that its call count is the episodes' step index.
 StudentActions = Callable[[Any], np.ndarray]
 
 
@@ -54,7 +56,8 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
     many environments, each started on its episodes' layouts by ``reset_to``.
     ``student_actions`` (role ``student`` only) computes the actions from the student's
     observations in place of the torch networks, e.g. the exported ONNX graph
-    (``export.onnx_student_actions``)."""
+    (``export.onnx_student_actions``); its ``reset()``, if it has one, is called as each
+    batch of episodes starts."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     if episodes < 1:
@@ -72,7 +75,8 @@ def evaluate(policy: TeacherStudentPolicy, task: str, task_kwargs: dict[str, Any
     for first in range(0, episodes, batch):
         ids = np.arange(first, min(first + batch, episodes))
         env = make_task(task, num_envs=len(ids), seed=seed, **task_kwargs)
-        part = _run(env, act, role, seed, ids if first else None, record_traces)
+        part = _run(env, act, role, seed, ids if first else None, record_traces,
+                    getattr(student_actions, "reset", None))
         env.close()
         for key, values in part[0].items():
             summary.setdefault(key, []).append(values)
@@ -107,16 +111,19 @@ def deterministic_actions(policy: TeacherStudentPolicy, role: str,
 
 
 def _run(env: Any, act: Callable[[dict[str, Any]], np.ndarray], role: str, seed: int,
-         layouts: np.ndarray | None, record_traces: bool
+         layouts: np.ndarray | None, record_traces: bool,
+         on_start: Callable[[], Any] | None = None
          ) -> tuple[dict[str, np.ndarray], list[np.ndarray], np.ndarray | None]:
     """One episode per environment of ``env`` (on environments ``layouts`` of the seed, if
-    given), acting with ``act(observations)``: the episode summaries, and traces and scenes
-    when recorded."""
+    given), acting with ``act(observations)``; ``on_start()`` is called once the episodes
+    are reset. Returns the episode summaries, and traces and scenes when recorded."""
     n = env.num_envs
     env.set_student_mask(np.full(n, role == "student"))
     obs, _ = env.reset(seed=seed)
     if layouts is not None:
         obs, _ = env.reset_to(layouts)
+    if on_start is not None:
+        on_start()
     finished = np.zeros(n, dtype=bool)
     summary: dict[str, np.ndarray] = {}
     traces: list[list[np.ndarray]] = [[] for _ in range(n)]
