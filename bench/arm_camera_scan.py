@@ -9,7 +9,9 @@ camera stands: each run's teacher opens the drawer in the first ``--episodes`` t
 (deterministic actions, as ``bench/arm_occlusion.py``) with the camera moved to each
 ``--eye=X,Y,Z`` (the task option ``camera_eye``; aim: the task's ``camera_target``),
 and the fraction of the handle the camera sees (rays to three points on the bar) is
-averaged at the first step, over the first 12 steps (the approach) and over the episode.
+averaged at the first step, over the first 12 steps (the approach), over the steps after
+them (grasp and pull, where a student needs to see the handle: ``bench/vision_ablation.py
+--steps``; episodes of at most 12 steps count nothing there) and over the episode.
 A camera where two teachers' paths give different visibility is one where a teacher could
 keep the handle in view by how it moves, which SITT's penalty rewards. Rays ignore the
 field of view: check a candidate's images (``bench/arm_occlusion.py``) before using it.
@@ -28,6 +30,18 @@ from arm_occlusion import watch_episodes
 
 APPROACH_STEPS = 12
 GRID = list(itertools.product((-0.4, -0.25, -0.1), (-0.2, 0.0, 0.2, 0.35), (0.5, 0.7, 0.9)))
+
+
+def phase_cell(visible: list[np.ndarray]) -> str:
+    """``start / approach / after it / episode``: the handle in view per episode phase,
+    each averaged over the episodes (per step fractions ``visible``); "–" after the
+    approach when no episode lasted longer than it."""
+    start = np.mean([v[0] for v in visible])
+    approach = np.mean([v[:APPROACH_STEPS].mean() for v in visible])
+    late = [v[APPROACH_STEPS:].mean() for v in visible if len(v) > APPROACH_STEPS]
+    whole = np.mean([v.mean() for v in visible])
+    late_cell = f"{np.mean(late):.2f}" if late else "–"
+    return f"{start:.2f} / {approach:.2f} / {late_cell} / {whole:.2f}"
 
 
 def parse_eye(text: str) -> tuple[float, float, float]:
@@ -64,13 +78,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             if len(labels) < len(args.runs):
                 labels.append(label)
-            start = np.mean([e.visible[0] for e in eps])
-            approach = np.mean([e.visible[:APPROACH_STEPS].mean() for e in eps])
-            whole = np.mean([e.visible.mean() for e in eps])
-            cells.append(f"{start:.2f} / {approach:.2f} / {whole:.2f}")
+            cells.append(phase_cell([e.visible for e in eps]))
         rows.append(f"| {', '.join(f'{v:g}' for v in eye)} | " + " | ".join(cells) + " |")
         if len(rows) == 1:
-            print("Handle in view, start / first 12 steps / episode (mean over layouts):\n")
+            print(f"Handle in view, start / first {APPROACH_STEPS} steps / after them / "
+                  "episode (mean over layouts):\n")
             print("| camera eye [m] | " + " | ".join(labels) + " |")
             print("|---|" + "---|" * len(labels))
         print(rows[-1], flush=True)

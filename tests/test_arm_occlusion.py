@@ -77,5 +77,18 @@ def test_camera_scan_moves_only_the_camera(tmp_path, capsys) -> None:
     start = np.mean([ep.visible[0] for ep in own])
     approach = np.mean([ep.visible[:12].mean() for ep in own])
     whole = np.mean([ep.visible.mean() for ep in own])
-    assert f"| -0.15, 0.45, 0.85 | {start:.2f} / {approach:.2f} / {whole:.2f} |" in out
+    # The tiny run's episodes are shorter than the approach: nothing after it.
+    assert f"| -0.15, 0.45, 0.85 | {start:.2f} / {approach:.2f} / – / {whole:.2f} |" in out
     assert "| -0.4, 0, 0.7 | " in out
+
+
+def test_camera_scan_phases() -> None:
+    """Start, the first 12 steps, the steps after them (only episodes that have some) and
+    the whole episode, each averaged over the episodes."""
+    from arm_camera_scan import phase_cell
+
+    long = np.r_[np.ones(12), np.zeros(8)]  # in view while reaching, hidden after
+    short = np.full(5, 0.5)
+    assert phase_cell([long]) == "1.00 / 1.00 / 0.00 / 0.60"
+    assert phase_cell([long, short]) == "0.75 / 0.75 / 0.00 / 0.55"
+    assert phase_cell([short]) == "0.50 / 0.50 / – / 0.50"
