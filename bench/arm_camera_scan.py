@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from arm_occlusion import watch_episodes
+from arm_occlusion import parse_eye, watch_episodes
 
 APPROACH_STEPS = 12
 GRID = list(itertools.product((-0.4, -0.25, -0.1), (-0.2, 0.0, 0.2, 0.35), (0.5, 0.7, 0.9)))
@@ -42,13 +42,6 @@ def phase_cell(visible: list[np.ndarray]) -> str:
     whole = np.mean([v.mean() for v in visible])
     late_cell = f"{np.mean(late):.2f}" if late else "–"
     return f"{start:.2f} / {approach:.2f} / {late_cell} / {whole:.2f}"
-
-
-def parse_eye(text: str) -> tuple[float, float, float]:
-    values = tuple(float(v) for v in text.split(","))
-    if len(values) != 3:
-        raise argparse.ArgumentTypeError(f"an eye is x,y,z in m, got {text!r}")
-    return values  # type: ignore[return-value]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,9 @@ the student sees, 64x64) is rendered and the fraction of the handle the camera s
 measured (``handle_visibility``: rays to three points on the bar). The figure shows, per
 episode, the frame where the least of the handle was visible (the earliest such frame),
 titled with that fraction and the episode's mean; one row per run. The table printed
-gives the same per episode.
+gives the same per episode. ``--eye=X,Y,Z`` moves the camera (task option ``camera_eye``)
+to look at the same runs from there: a teacher's path does not depend on it, a student's
+does (it sees the new images).
 """
 
 from __future__ import annotations
@@ -102,6 +104,17 @@ def plot(rows: list[tuple[str, list[Episode]]], path: Path) -> Path:
     return path
 
 
+def parse_eye(text: str) -> tuple[float, float, float]:
+    """``X,Y,Z`` in m (the robot's base frame)."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"an eye is x,y,z in m, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="arm_drawer run directories")
@@ -109,8 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=4)
     parser.add_argument("--checkpoint", default="best",
                         help="'best' (default), or a model_<iter>.pt path")
+    parser.add_argument("--eye", type=parse_eye, metavar="X,Y,Z",
+                        help="move the camera here (m, base frame; write --eye=X,Y,Z for "
+                             "negative numbers; default: the run's camera)")
     parser.add_argument("--out", type=Path, default=Path("arm_occlusion.png"))
     args = parser.parse_args(argv)
+    overrides = {} if args.eye is None else {"camera_eye": list(args.eye)}
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
     torch.set_num_threads(1)
@@ -119,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     for run in args.runs:
         try:
-            label, eps = watch_episodes(run, args.role, args.episodes, args.checkpoint)
+            label, eps = watch_episodes(run, args.role, args.episodes, args.checkpoint,
+                                        overrides)
         except (FileNotFoundError, ValueError) as err:
             print(f"error: {run}: {err}", file=sys.stderr)
             return 1

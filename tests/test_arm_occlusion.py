@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sitt_training.config import load_config
 from sitt_training.trainer import Trainer
@@ -80,6 +81,18 @@ def test_camera_scan_moves_only_the_camera(tmp_path, capsys) -> None:
     # The tiny run's episodes are shorter than the approach: nothing after it.
     assert f"| -0.15, 0.45, 0.85 | {start:.2f} / {approach:.2f} / – / {whole:.2f} |" in out
     assert "| -0.4, 0, 0.7 | " in out
+
+    # bench/arm_occlusion.py --eye: the same episodes seen from the moved camera.
+    assert main([str(run), "--episodes", "2", "--checkpoint", checkpoint,
+                 "--eye=-0.4,0.0,0.7", "--out", str(tmp_path / "moved.png")]) == 0
+    out = capsys.readouterr().out
+    for ep in moved:
+        worst = f"{ep.visible[ep.worst_step]:.2f} ({ep.worst_step})"
+        assert (f"| bc seed 0 (teacher) | {ep.layout} | {ep.success} | {ep.length} | "
+                f"{worst} / {ep.visible.mean():.2f} |") in out
+    with pytest.raises(SystemExit):
+        main([str(run), "--eye=0.1,0.2"])
+    assert "an eye is x,y,z in m" in capsys.readouterr().err
 
 
 def test_camera_scan_phases() -> None:
