@@ -105,16 +105,16 @@ def in_window(step: int, window: tuple[int, int | None] | None) -> bool:
 
 def parse_window(text: str) -> tuple[int, int | None]:
     """``A:B`` (steps A to B-1), ``A:`` (from A on) or ``:B`` (the first B)."""
-    first, sep, stop = text.partition(":")
+    bad = argparse.ArgumentTypeError(
+        f"--steps wants A:B with 0 <= A < B (either may be left out), got {text!r}")
+    first_text, sep, stop_text = text.partition(":")
     try:
-        window = (int(first or 0), int(stop) if stop else None)
+        first, stop = int(first_text or 0), int(stop_text) if stop_text else None
     except ValueError:
-        window = None
-    if not sep or window is None or window[0] < 0 or (
-            window[1] is not None and window[1] <= window[0]):
-        raise argparse.ArgumentTypeError(
-            f"--steps wants A:B with 0 <= A < B (either may be left out), got {text!r}")
-    return window
+        raise bad from None
+    if not sep or first < 0 or (stop is not None and stop <= first):
+        raise bad
+    return first, stop
 
 
 def ablated_success(run_dir: Path, episodes: int, checkpoint: str | None = "best",
