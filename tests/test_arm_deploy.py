@@ -330,8 +330,14 @@ def test_node_arm_observation_targets_hold_and_estop(arm, ros, ros_env, tmp_path
             assert all(int(d["state"][0]) == State.WAITING for d in c.debug)
             assert not c.targets and all(np.isnan(d["target"]).all() for d in c.debug)
             # A joint state (no camera yet): the node holds the measured positions.
-            c.send_joints(env, rng.permutation(9))
-            assert c.spin_until(lambda: bool(c.targets), 5.0), log.read_text()
+            # Sent until it arrives: a message sent before the node's side of discovery has
+            # matched our publisher is lost.
+            def holding() -> bool:
+                c.send_joints(env, rng.permutation(9))
+                c.spin_for(0.02)
+                return bool(c.targets)
+
+            assert c.spin_until(holding, 5.0), log.read_text()
             np.testing.assert_array_equal(c.targets[-1], env.joint_position[0])
             ran = []
             for _ in range(6):

@@ -146,6 +146,20 @@ class Client:
                     and self.debug_sub.get_publisher_count() > 0 and bool(self.actions))
         assert self.spin_until(ready, timeout), log.read_text()
 
+    def wait_inputs_received(self, env: QuadrotorVecEnv, log: Path, timeout: float = 10.0
+                             ) -> None:
+        """Send odometry and command until the node's (frameless, watchdog) steps show it
+        has them. Discovery is not symmetric: our publisher can see the node's subscription
+        before the node's side has matched it, and a message sent in that gap is lost, so a
+        first frame could find odometry missing (WAITING) and never step again."""
+        def received() -> bool:
+            self.send_inputs(env)
+            self.spin_for(0.02)
+            return bool(self.debug) and all(
+                v[0] >= 0 for k, v in self.debug[-1][1].items()
+                if k.startswith("age_") and k != "age_camera_s")
+        assert self.spin_until(received, timeout), log.read_text()
+
     def states(self) -> list[int]:
         return [int(d["state"][0]) for _, d in self.debug]
 
@@ -228,6 +242,7 @@ def test_actions_equal_onnxruntime_on_an_environment_rollout(exported, client_fo
                      *RELAXED) as proc:
         c = client_for(_ns("parity"), contract)
         c.wait_ready(proc, log)
+        c.wait_inputs_received(env, log)
         expected_all, got_all = [], []
         for k in range(8):
             student = env.observe()["student"]
@@ -316,6 +331,7 @@ def test_bad_inputs_hold_with_an_error_and_the_node_recovers(exported, client_fo
     with policy_node(exported, ns, log, ros_env, "trigger:=camera", *RELAXED) as proc:
         c = client_for(ns, contract)
         c.wait_ready(proc, log)
+        c.wait_inputs_received(env, log)
         good = camera_image(env)
 
         def step(image: Image, expect: State, odom_nan: bool = False) -> None:
@@ -364,6 +380,7 @@ def test_enable_service_and_latched_emergency_stop(exported, client_for, ros_env
     with policy_node(exported, ns, log, ros_env, "trigger:=camera", *RELAXED) as proc:
         c = client_for(ns, contract)
         c.wait_ready(proc, log)
+        c.wait_inputs_received(env, log)
         good = camera_image(env)
 
         def step(expect: State) -> None:
