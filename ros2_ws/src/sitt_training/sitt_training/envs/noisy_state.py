@@ -117,7 +117,7 @@ class QuadrotorNoisyVecEnv(NoisyStateVecEnv):
     def __init__(self, num_envs: int = 1, seed: int = 0, noise_alpha: float = 0.1,
                  **task_options: Any) -> None:
         # Every other keyword is a quadrotor task option (``QuadrotorVecEnv``), passed on,
-        # so a reward recipe tuned on the camera task (bench/quadrotor_teacher.py) applies
+        # so a reward recipe tuned on the camera task (bench/teacher_recipes.py) applies
         # to the noisy one unchanged.
         super().__init__(QuadrotorVecEnv(num_envs, seed=seed, **task_options), noise_alpha, seed)
 

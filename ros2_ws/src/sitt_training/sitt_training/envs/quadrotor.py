@@ -28,7 +28,7 @@ commanded line (the start's line along the command) costs ``deviation_weight`` p
 of horizontal distance from it (0: off), penalties on action changes and body rates;
 a pillar crash costs ``CRASH_BASE + CRASH_PER_SPEED * |v|`` and ends the episode, leaving
 the box or touching the ground costs ``BOUNDS_PENALTY`` and ends it; ``crash_scale``
-multiplies both (an experiment knob for the teacher, bench/quadrotor_teacher.py). An episode is a
+multiplies both (an experiment knob for the teacher, bench/teacher_recipes.py). An episode is a
 success when it reaches ``EPISODE_STEPS`` (or the ``episode_steps`` given) without a crash
 *and* has flown at least ``MIN_PROGRESS_FRACTION`` of the commanded distance along the
 command: without the second condition, a drone that hovers in place for 20 s would count
