@@ -74,13 +74,23 @@ def distil_config(source: Path, overrides: list[str], iterations: int) -> Config
                                                 f"train.iterations={iterations}"])
 
 
-def start_from_teacher(trainer: Trainer, source: Path, checkpoint: str) -> None:
-    """Load the source's networks, then put the new student encoder back to its fresh
-    initialisation: the teacher (encoder, decoder, normaliser, critic) is the source's."""
-    path = source / BEST_MODEL if checkpoint == "best" else (
-        checkpoints(source)[-1] if checkpoint == "last" else Path(checkpoint))
+def source_checkpoint(source: Path, checkpoint: str) -> Path:
+    """The source's checkpoint file: ``best``, ``last`` or a path."""
+    if checkpoint == "last":
+        found = checkpoints(source)
+        if not found:
+            raise FileNotFoundError(f"{source}: no model_<iter>.pt checkpoint")
+        return found[-1]
+    path = source / BEST_MODEL if checkpoint == "best" else Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"{source}: no checkpoint {path.name}")
+    return path
+
+
+def start_from_teacher(trainer: Trainer, path: Path) -> None:
+    """Load the source's networks from ``path``, then put the new student encoder back to
+    its fresh initialisation: the teacher (encoder, decoder, normaliser, critic) is the
+    source's."""
     fresh = {k: v.clone() for k, v in trainer.policy.student_encoder.state_dict().items()}
     trainer.policy.load_state_dict(torch.load(path, weights_only=False)["policy"])
     trainer.policy.student_encoder.load_state_dict(fresh)
@@ -96,9 +106,10 @@ def distil(source: Path, out: Path, overrides: list[str], iterations: int, check
         raise ValueError(f"{run_dir} holds a run with other settings; remove it or use --out")
     done = checkpoints(run_dir)
     if not done or int(done[-1].stem.split("_")[1]) < iterations:
+        path = source_checkpoint(source, checkpoint)  # before building the environments
         trainer = FixedTeacherTrainer(cfg, run_dir, show_progress=show_progress)
         if trainer.resume() is None:
-            start_from_teacher(trainer, source, checkpoint)
+            start_from_teacher(trainer, path)
         if trainer.train()["status"] != "finished":
             raise RuntimeError(f"{run_dir}: interrupted; run the same command to continue")
     report = evaluate_run(run_dir, episodes,

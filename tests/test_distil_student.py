@@ -88,6 +88,13 @@ def test_bad_requests_are_refused_by_name(source, tmp_path, capsys) -> None:
         distil_config(source, ["train.no_such_key=1"], 5)
     assert main([str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "no config.yaml" in capsys.readouterr().err
+    bare = tmp_path / "bare_s0"  # a config but no checkpoint yet
+    bare.mkdir()
+    (bare / "config.yaml").write_text((source / "config.yaml").read_text())
+    for checkpoint, says in (("best", "no checkpoint best_model.pt"),
+                             ("last", "no model_<iter>.pt checkpoint")):
+        assert main([str(bare), "--out", str(tmp_path / "o"), "--checkpoint", checkpoint]) == 2
+        assert says in capsys.readouterr().err and not (tmp_path / "o" / "bare_s0").exists()
     tsra = tmp_path / "tsra_s0"
     tsra.mkdir()
     (tsra / "config.yaml").write_text((source / "config.yaml").read_text()
