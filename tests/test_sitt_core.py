@@ -273,6 +273,36 @@ def test_kl_warmup_waits_for_teacher_success_then_ramps_both_terms() -> None:
     assert torch.equal(shaped, torch.ones(4))  # no penalty during the warm-up
 
 
+def test_kl_warmup_over_episodes_ignores_one_lucky_episode_and_resumes() -> None:
+    """kl_success_episodes: the rate is over the latest roll-outs that ended at least that
+    many episodes, so one success in a roll-out where one episode ended starts nothing."""
+    cfg = MethodConfig(name="sitt", kl_reward_coef=1.0, kl_after_success=0.3, kl_ramp=0,
+                       kl_success_episodes=10)
+    method = make_method(_policy(), cfg)
+    # (rate, episodes) of each previous roll-out.
+    outcomes = [(None, 0), (1.0, 1), (0.0, 3), (0.25, 8), (0.5, 10), (0.0, 2)]
+    coefs = []
+    for iteration, (rate, episodes) in enumerate(outcomes):
+        method.start_iteration(iteration, rate, episodes)
+        coefs.append(method.kl_reward_coef())
+        if iteration == 3:  # resume from a checkpoint in the middle of the window
+            resumed = make_method(_policy(), cfg)
+            resumed.load_state_dict(copy.deepcopy(method.state_dict()))
+            method = resumed
+    # 1 of 1 (too few episodes); 1 of 4; then 2 of the latest 11 (0.18); then 5 of 10.
+    assert coefs == [0.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+    assert method.penalty_start == 4
+    # A checkpoint from before the window (only the start) still loads.
+    old = make_method(_policy(), cfg)
+    old.load_state_dict({"penalty_start": 7})
+    assert old.penalty_start == 7
+    # Without the window, the one lucky episode would have started the penalty.
+    per_rollout = make_method(_policy(), MethodConfig(name="sitt", kl_reward_coef=1.0,
+                                                      kl_after_success=0.3))
+    per_rollout.start_iteration(1, 1.0, 1)
+    assert per_rollout.kl_reward_coef() == 1.0
+
+
 def test_dagger_hands_actions_to_the_student_as_beta_decays() -> None:
     policy = _policy()
     cfg = MethodConfig(name="dagger", dagger_envs=6, dagger_beta0=1.0, dagger_beta_decay=0.0)

@@ -15,6 +15,7 @@ from run_checks import assert_resume_continues_exactly
 
 from sitt_training.config import load_config
 from sitt_training.envs.color_maze import GRID, LAVA, MARGIN, PATH, generate_layouts
+from sitt_training.schedules import SuccessRamp
 from sitt_training.trainer import Trainer, checkpoints
 
 TINY = ["task.num_envs=16", "task.student_envs=8", "ppo.rollout_steps=8", "ppo.minibatches=2",
@@ -53,8 +54,37 @@ def test_short_training_run_learns(tmp_path: Path) -> None:
     assert np.mean(returns[-5:]) > np.mean(returns[:5]) + 5.0
 
 
+def test_kl_warmup_counts_the_episodes_the_trainer_saw(tmp_path: Path) -> None:
+    """kl_success_episodes in a real run: the KL coefficient each iteration logs is the one
+    a SuccessRamp computes from the logged success rates and episode counts, and the
+    penalty does start once the corridor is learned."""
+    cfg = load_config(overrides=[
+        f"task.kwargs={{layouts: {_corridor_file(tmp_path)}, time_limit: 60}}",
+        "task.num_envs=64", "task.student_envs=16", "ppo.rollout_steps=64", "ppo.lr=0.003",
+        "ppo.entropy_coef=0.01", "method.name=sitt", "method.kl_reward_coef=0.1",
+        "method.kl_after_success=0.5", "method.kl_success_episodes=100",
+        "method.buffer_size=1024", "method.align_iterations=2", "train.iterations=16",
+        "train.eval_every=0", "train.torch_threads=1"])
+    Trainer(cfg, tmp_path / "run", show_progress=False).train()
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    ramp = SuccessRamp(0.5, 0, min_episodes=100)
+    previous: tuple[float | None, int] = (None, 0)
+    for row in rows:
+        ramp.observe(row["iteration"] - 1, *previous)
+        assert row["sitt/kl_reward_coef"] == pytest.approx(0.1 * ramp.factor(row["iteration"] - 1))
+        previous = (row.get("train/teacher_success"), int(row.get("train/episodes", 0)))
+    started = [row["iteration"] for row in rows if row["sitt/kl_reward_coef"] > 0]
+    assert started, [(r.get("train/teacher_success"), r.get("train/episodes")) for r in rows]
+    # Not before 100 episodes had ended.
+    episodes = np.cumsum([row.get("train/episodes", 0) for row in rows])
+    assert episodes[started[0] - 2] >= 100
+
+
 @pytest.mark.parametrize("method,extra", [("sitt", []), ("dagger", []),
                                           ("sitt", ["ppo.count_bonus=0.5"]),
+                                          ("sitt", ["method.kl_after_success=0.2",
+                                                    "method.kl_success_episodes=3"]),
                                           ("tsra", ["network.decoder_hidden=[16]"]),
                                           ("hlrl", ["method.hlrl_envs=4"]), ("dwbc", [])])
 def test_resume_gives_the_same_continuation(tmp_path: Path, method: str, extra: list[str]

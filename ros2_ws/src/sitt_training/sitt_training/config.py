@@ -104,9 +104,12 @@ class MethodConfig:
     # Optional warm-up of both KL terms (not in the paper, which uses them from the start):
     # plain PPO until the teacher's success rate in a roll-out first reaches
     # kl_after_success, then lambda_r and lambda_g ramp up linearly over kl_ramp
-    # iterations. 0 and 0: the paper's constant coefficients.
+    # iterations. 0 and 0: the paper's constant coefficients. The rate is the previous
+    # roll-out's (kl_success_episodes 0), or that of the latest roll-outs that together
+    # ended at least kl_success_episodes episodes (schedules.SuccessRamp).
     kl_after_success: float = 0.0
     kl_ramp: int = 0
+    kl_success_episodes: int = 0
     # Not in the paper: charge lambda_r * (KL - the roll-out's mean KL) instead, a penalty that
     # is zero on average. The paper's always-negative penalty pays a teacher to end its
     # episode early where a crash ends it (docs/quadrotor_tuning.md, session 14).
@@ -341,6 +344,7 @@ def validate(cfg: Config) -> Config:
         "method.kl_reward_coef": cfg.method.kl_reward_coef,
         "method.kl_grad_coef": cfg.method.kl_grad_coef,
         "method.kl_ramp": cfg.method.kl_ramp,
+        "method.kl_success_episodes": cfg.method.kl_success_episodes,
         "task.ramp_iterations": cfg.task.ramp_iterations,
         "method.align_iterations": cfg.method.align_iterations,
         "method.align_batch_size": cfg.method.align_batch_size,

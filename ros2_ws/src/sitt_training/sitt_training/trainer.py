@@ -108,6 +108,7 @@ class TrainerBase:
         self.student_samples = 0  # student observations used for training
         self.wall_time = 0.0
         self.last_teacher_success: float | None = None  # of the previous iteration
+        self.last_teacher_episodes = 0  # the episodes that rate is over
         self.best_score: list[float] | None = None  # keep_best: [student, teacher] score
         # Task options that ramp in (cfg.task.ramp_options): 0 until the teacher succeeds.
         self.task_ramp = SuccessRamp(cfg.task.ramp_after_success, cfg.task.ramp_iterations)
@@ -135,6 +136,7 @@ class TrainerBase:
             "student_samples": self.student_samples,
             "wall_time": self.wall_time,
             "last_teacher_success": self.last_teacher_success,
+            "last_teacher_episodes": self.last_teacher_episodes,
             "config": self.cfg.to_dict(),
             "policy": self.policy.state_dict(),
             "env": self.env.state_dict(),
@@ -149,6 +151,7 @@ class TrainerBase:
         self.student_samples = state["student_samples"]
         self.wall_time = state["wall_time"]
         self.last_teacher_success = state["last_teacher_success"]
+        self.last_teacher_episodes = state.get("last_teacher_episodes", 0)  # newer key
         self.policy.load_state_dict(state["policy"])
         self.env.load_state_dict(state["env"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -162,7 +165,8 @@ class TrainerBase:
         options = self.cfg.task.ramp_options
         if not options:
             return {}
-        self.task_ramp.observe(self.iteration, self.last_teacher_success)
+        self.task_ramp.observe(self.iteration, self.last_teacher_success,
+                               self.last_teacher_episodes)
         factor = self.task_ramp.factor(self.iteration)
         for name in options:
             self.env.set_task_option(name, factor * float(self.cfg.task.kwargs[name]))
@@ -445,10 +449,12 @@ class Trainer(TrainerBase):
     # ---------------------------------------------------------------- iteration
     def iterate(self) -> dict[str, float]:
         start = time.perf_counter()
-        self.method.start_iteration(self.iteration, self.last_teacher_success)
+        self.method.start_iteration(self.iteration, self.last_teacher_success,
+                                    self.last_teacher_episodes)
         self.rotate_student_block()
         stats = self.collect()
         self.last_teacher_success = stats.get("train/teacher_success")
+        self.last_teacher_episodes = int(stats.get("train/episodes", 0))
         rollout_time = time.perf_counter() - start
         if self.cfg.ppo.anneal_lr:
             remaining = 1.0 - self.iteration / self.cfg.train.iterations

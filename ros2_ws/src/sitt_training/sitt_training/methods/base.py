@@ -40,9 +40,10 @@ class Method:
         self.student_optimizer = torch.optim.Adam(policy.student_encoder.parameters(),
                                                   lr=cfg.align_lr)
 
-    def start_iteration(self, iteration: int, teacher_success: float | None) -> None:
+    def start_iteration(self, iteration: int, teacher_success: float | None,
+                        episodes: int = 0) -> None:
         """Called before each roll-out, for schedules; ``teacher_success`` is the success
-        rate of the previous roll-out's episodes (None if none ended)."""
+        rate of the ``episodes`` that ended in the previous roll-out (None if none did)."""
         self.iteration = iteration
 
     # ------------------------------------------------------------ roll-out hooks

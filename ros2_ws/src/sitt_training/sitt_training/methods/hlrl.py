@@ -89,8 +89,9 @@ class HLRL(Method):
         self.student_obs: ObsTree | None = None  # (T * k, ...) rows of the roll-out
         self.student_reward = 0.0  # mean raw reward per step in the student's envs
 
-    def start_iteration(self, iteration: int, teacher_success: float | None) -> None:
-        super().start_iteration(iteration, teacher_success)
+    def start_iteration(self, iteration: int, teacher_success: float | None,
+                        episodes: int = 0) -> None:
+        super().start_iteration(iteration, teacher_success, episodes)
         self.weight = bc_weight(self.cfg.hlrl_bc_coef, self.cfg.hlrl_bc_decay, iteration)
         self._obs_s, self._actions, self._log_prob = [], [], []
         self.rollout, self.student_obs = None, None

@@ -14,6 +14,8 @@ The alignment phase (student and proxy) is the one of ``noalign``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..config import MethodConfig, PPOConfig
@@ -32,15 +34,16 @@ class SITT(NoAlign):
                  ppo: PPOConfig | None = None) -> None:
         super().__init__(policy, cfg, ppo)
         # The optional warm-up of the KL terms (its start: the iteration they started).
-        self.ramp = SuccessRamp(cfg.kl_after_success, cfg.kl_ramp)
+        self.ramp = SuccessRamp(cfg.kl_after_success, cfg.kl_ramp, cfg.kl_success_episodes)
 
     @property
     def penalty_start(self) -> int | None:
         return self.ramp.start
 
-    def start_iteration(self, iteration: int, teacher_success: float | None) -> None:
-        super().start_iteration(iteration, teacher_success)
-        self.ramp.observe(iteration, teacher_success)
+    def start_iteration(self, iteration: int, teacher_success: float | None,
+                        episodes: int = 0) -> None:
+        super().start_iteration(iteration, teacher_success, episodes)
+        self.ramp.observe(iteration, teacher_success, episodes)
 
     def warmup(self) -> float:
         """Factor on both KL terms: 1 (paper), or 0 during the optional warm-up, then a ramp."""
@@ -54,11 +57,12 @@ class SITT(NoAlign):
         """lambda_g now."""
         return self.cfg.kl_grad_coef * self.warmup()
 
-    def state_dict(self) -> dict[str, float | int | None]:
-        return {"penalty_start": self.penalty_start}
+    def state_dict(self) -> dict[str, Any]:
+        return {"penalty_start": self.penalty_start, "ramp": self.ramp.state_dict()}
 
-    def load_state_dict(self, state: dict[str, float | int | None]) -> None:
-        self.ramp.start = state["penalty_start"]
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # Checkpoints before kl_success_episodes hold only the start.
+        self.ramp.load_state_dict(state.get("ramp", {"start": state["penalty_start"]}))
 
     def shape_rewards(self, obs_t: Rows, rewards: torch.Tensor,
                       skipped: torch.Tensor | None = None
