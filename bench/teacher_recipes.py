@@ -95,9 +95,11 @@ RECIPES: dict[str, tuple[list[str], str]] = {
 # The arm's: the presets' teacher first opens a drawer after 25-300 iterations, or never
 # (seed 4 of the benchmark, DAgger's seed 1): ways to explore more.
 ARM_RECIPES: dict[str, tuple[list[str], str]] = {
-    "base": ([], "the arm presets' teacher (entropy bonus 0, initial log std -1)"),
+    "base": (["ppo.init_log_std=-1.0"],
+             "the arm presets' teacher before session 23 (entropy bonus 0, initial log std -1)"),
     "ent001": (["ppo.entropy_coef=0.01"], "an entropy bonus: the action noise shrinks slower"),
-    "std05": (["ppo.init_log_std=-0.5"], "wider initial action noise (std 0.61, not 0.37)"),
+    "std05": (["ppo.init_log_std=-0.5"],
+              "wider initial action noise (std 0.61, not 0.37); the presets' since session 23"),
     "ent001_std05": (["ppo.entropy_coef=0.01", "ppo.init_log_std=-0.5"],
                      "both together"),
 }
