@@ -82,7 +82,8 @@ def _add_deduplicated(tar: tarfile.TarFile, src: Path, arcname: str,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="tarball to write (.tar.xz)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="tarball to write: .tar.xz, or .tar uncompressed")
     parser.add_argument("--prefix", default="/tmp/py",
                         help="where it will be unpacked (for bin/policy_node's first line)")
     args = parser.parse_args()
@@ -96,7 +97,8 @@ def main() -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     seen: dict[str, str] = {}
-    with tarfile.open(args.out, "w:xz") as tar:
+    mode = "w:xz" if args.out.name.endswith(".xz") else "w"  # plain .tar: fast, for tests
+    with tarfile.open(args.out, mode) as tar:
         python = Path(os.path.realpath(sys.executable))
         tar.add(python, arcname=f"bin/python{ver}")
         if libpython.exists():  # a shared-library build (pyenv's is)

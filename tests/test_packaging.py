@@ -150,3 +150,27 @@ def test_readme_commands_are_what_ci_and_make_run():
     assert 'bench/mission_demo.py' in demo and 'bench/color_maze.py' in demo
     assert demo.index('bench/mission_demo.py') < demo.index('bench/color_maze.py')
     assert (REPO_ROOT / 'models' / 'quadrotor_sitt' / 'config.yaml').is_file()
+
+
+def test_packed_runtime_runs_the_node_without_the_venv(tmp_path, ros_env):
+    """bench/pack_ros_runtime.py: the unpacked interpreter finds ROS, ONNX Runtime and the
+    node's code on its own (no venv, no torch), and its policy_node launcher starts."""
+    tarball, root = tmp_path / 'rt.tar', tmp_path / 'rt'
+    proc = _run([sys.executable, str(REPO_ROOT / 'bench' / 'pack_ros_runtime.py'),
+                 '--out', str(tarball), '--prefix', str(root)], dict(os.environ), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    root.mkdir()
+    subprocess.run(['tar', '-xf', str(tarball), '-C', str(root)], check=True)
+    env = {k: v for k, v in ros_env.items() if k.startswith(('ROS_', 'RMW_', 'FASTDDS_'))}
+    env.update(PATH='/usr/bin:/bin', HOME=str(tmp_path), LD_LIBRARY_PATH=str(root / 'lib'),
+               PYTHONPATH=os.pathsep.join(str(SRC / p) for p in PACKAGES))
+    code = ('import sys, rclpy, onnxruntime, sitt_policy_node.node; rclpy.init(); '
+            "n = rclpy.create_node('packed'); n.destroy_node(); rclpy.shutdown(); "
+            "print(sys.prefix, 'torch' in sys.modules, rclpy.__file__)")
+    proc = _run([str(root / 'bin' / 'python3.11'), '-c', code], env)
+    assert proc.returncode == 0, proc.stderr
+    prefix, has_torch, rclpy_file = proc.stdout.split()
+    assert (prefix, has_torch) == (str(root), 'False')
+    assert rclpy_file.startswith(str(root))
+    proc = _run([str(root / 'bin' / 'policy_node')], env)
+    assert proc.returncode != 0 and 'no model_path given' in proc.stderr, proc.stderr
