@@ -33,6 +33,8 @@ import tarfile
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 # Distributions beside the ros-* ones that the node and the benchmark import at run time.
 RUNTIME_DISTS = {"numpy", "onnxruntime", "pyyaml", "lark", "lark-parser", "packaging",
                  "flatbuffers", "protobuf", "coloredlogs", "humanfriendly",
@@ -84,9 +86,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True,
                         help="tarball to write: .tar.xz, or .tar uncompressed")
-    parser.add_argument("--prefix", default="/tmp/py",
-                        help="where it will be unpacked (for bin/policy_node's first line)")
+    parser.add_argument("--prefix", default="/tmp/py", help="absolute folder it will be "
+                        "unpacked in there (bin/policy_node's first line names it)")
     args = parser.parse_args()
+    if not args.prefix.startswith("/"):
+        parser.error(f"--prefix must be an absolute path, not {args.prefix!r}")
     if sys.prefix == sys.base_prefix:
         parser.error("run it with the repository's venv (make venv; source .venv/bin/activate)")
     venv = Path(sys.prefix).resolve()
@@ -103,13 +107,13 @@ def main() -> int:
         tar.add(python, arcname=f"bin/python{ver}")
         if libpython.exists():  # a shared-library build (pyenv's is)
             tar.add(libpython, arcname=f"lib/{libpython.name}")
-        for path in stdlib.rglob("*"):
-            rel = path.relative_to(stdlib)
-            if path.is_file() and not STDLIB_SKIP & set(rel.parts) and \
-                    not rel.parts[0].startswith("config-"):
-                _add_deduplicated(tar, path, f"lib/python{ver}/{rel}", seen)
-        for rel in venv_files(venv):
-            _add_deduplicated(tar, venv / rel, str(rel), seen)
+        members = [(path, f"lib/python{ver}/{path.relative_to(stdlib)}")
+                   for path in sorted(stdlib.rglob("*")) if path.is_file()
+                   and not STDLIB_SKIP & set(path.relative_to(stdlib).parts)
+                   and not path.relative_to(stdlib).parts[0].startswith("config-")]
+        members += [(venv / rel, str(rel)) for rel in venv_files(venv)]
+        for src, arcname in tqdm(members, desc="packing", unit="file"):
+            _add_deduplicated(tar, src, arcname, seen)
         launcher = NODE_LAUNCHER.format(prefix=args.prefix.rstrip("/"), ver=ver).encode()
         info = tarfile.TarInfo("bin/policy_node")
         info.size, info.mode, info.mtime = len(launcher), 0o755, int(time.time())
