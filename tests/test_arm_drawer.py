@@ -164,8 +164,9 @@ def test_merged_lowpoly_panda_has_the_stock_kinematics():
 
 
 # --------------------------------------------------------------------- scripted task
-def test_scripted_grasp_and_pull_opens_the_drawer():
-    env = no_render(ArmDrawerVecEnv(3, seed=1))
+@pytest.mark.parametrize("needs_grasp", [False, True])
+def test_scripted_grasp_and_pull_opens_the_drawer(needs_grasp):
+    env = no_render(ArmDrawerVecEnv(3, seed=1, success_needs_grasp=needs_grasp))
     opener = ScriptedDrawerOpener(env)
     results: dict[int, dict[str, float]] = {}
     grasped_reward_seen = np.zeros(3, dtype=bool)
@@ -423,6 +424,32 @@ def test_reward_term_signs():
     assert terms[0]["open"][0] < terms[1]["open"][0] < terms[2]["open"][0] == 0.0
     assert terms[1]["success"][0] == 0.0 and terms[2]["success"][0] > 0.0
     env.close()
+
+
+def test_success_needs_grasp_counts_an_open_drawer_only_while_held():
+    zero = np.zeros((1, 8))
+    outcomes = {}
+    for needs_grasp in (False, True):
+        env = ArmDrawerVecEnv(1, seed=3, success_needs_grasp=needs_grasp)
+        world = env.worlds[0]
+        world.set_drawer(0.395)
+        env.sync()
+        # The open fingers around the opened drawer's bar: a hook, not a grip.
+        rot = ScriptedDrawerOpener(env).target_rotation(env.grasp_rotation[0])
+        joints = solve_ik(world, env.handle_positions()[0], rot, aw.START_JOINTS)
+        env.sync()
+        hooked, hook_grasped = env.reward_terms(zero)
+        joints[7:] = aw.HANDLE_SIZE[2] / 2  # closed on the 2 cm bar
+        world.set_joints(joints)
+        env.sync()
+        held, held_grasped = env.reward_terms(zero)
+        assert not hook_grasped[0] and held_grasped[0]
+        assert env.succeeded(held_grasped)[0] and held["success"][0] > 0.0
+        outcomes[needs_grasp] = (bool(env.succeeded(hook_grasped)[0]),
+                                 float(hooked["success"][0]))
+        env.close()
+    assert outcomes[False][0] and outcomes[False][1] > 0.0  # the paper's task: opening counts
+    assert outcomes[True] == (False, 0.0)  # a hook does not count
 
 
 # -------------------------------------------------------------------------- actions

@@ -57,13 +57,16 @@ Rewards per step, each term <= 0 so that finishing early never pays less than da
   lead clamp cut it. Computed from the targets, what a robot receives, so the sim bridge
   (given targets, not actions) computes the same reward;
 * success: ``SUCCESS_BONUS`` when the drawer is opened past ``SUCCESS_OPENING`` (0.39 of
-  the 0.4 m travel, the paper's Isaac task), which ends the episode.
+  the 0.4 m travel, the paper's Isaac task), which ends the episode. With the task option
+  ``success_needs_grasp`` the fingers must also hold the handle (``grasped``) at that
+  moment: hooking the bar no longer counts, and a grip needs the handle's place to about
+  2 cm, finer than a hook does.
 
 Episode metrics (``infos["episode"]``, besides return, length and success):
 ``max_opening`` (m), ``max_drawer_speed`` (m/s, how hard the drawer was pulled),
 ``grasped_fraction`` (steps with the fingers closed on the handle) and ``handle_visible``
-(see ``track_visibility``). Success only asks for the opening, as in the paper: a policy may
-hook the handle instead of gripping it, and these metrics show which it does.
+(see ``track_visibility``). By default success only asks for the opening, as in the paper:
+a policy may hook the handle instead of gripping it, and these metrics show which it does.
 
 Checkpoints: besides NumPy arrays, ``state_dict`` holds each world's full pybullet state
 (``saveBullet`` bytes, contact caches included) as an object array, and resuming restores
@@ -218,7 +221,8 @@ class ArmDrawerVecEnv(LayoutVecEnv):
     the pose. ``start_joints`` (rad, seven arm joints) moves the start pose around which
     each episode's initial joints are drawn (default: ``arm_world.START_JOINTS``).
     ``action_mode="targets"``: actions are absolute joint targets ``(num_envs, 9)`` (the
-    sim bridge; see the module docstring).
+    sim bridge; see the module docstring). ``success_needs_grasp``: an opened drawer counts
+    (and ends the episode) only while the fingers hold its handle.
     """
 
     # ~31 MB per pybullet world: evaluation flies its episodes 32 worlds at a time.
@@ -237,7 +241,8 @@ class ArmDrawerVecEnv(LayoutVecEnv):
                  handle_shift_range: float = HANDLE_SHIFT_RANGE,
                  camera_eye: Sequence[float] = tuple(CAMERA_EYE.tolist()),
                  camera_target: Sequence[float] = tuple(CAMERA_TARGET.tolist()),
-                 start_joints: Sequence[float] = tuple(START_JOINTS[:7].tolist())) -> None:
+                 start_joints: Sequence[float] = tuple(START_JOINTS[:7].tolist()),
+                 success_needs_grasp: bool = False) -> None:
         self.camera_eye, self.camera_target = camera_pose(camera_eye, camera_target)
         self.start_joints = start_pose(start_joints)
         if episode_steps < 1:
@@ -258,6 +263,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         self.image_size = image_size
         self.episode_steps = int(episode_steps)
         self.track_visibility = bool(track_visibility)
+        self.success_needs_grasp = bool(success_needs_grasp)
         n = num_envs
         self.worlds = [ArmWorld(image_size, self.camera_eye, self.camera_target)
                        for _ in range(n)]
@@ -442,6 +448,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         reward = sum(terms.values())
         self.steps += 1
         opening = self.drawer[:, 0]
+        success = self.succeeded(grasped)
         self.max_opening = np.maximum(self.max_opening, opening)
         self.max_drawer_speed = np.maximum(self.max_drawer_speed, np.abs(self.drawer[:, 1]))
         self.grasp_steps += grasped
@@ -449,7 +456,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
             ids = np.flatnonzero(self.steps % VISIBILITY_EVERY == 1)
             self.visible_sum[ids] += self.handle_visibility(ids)
             self.visible_count[ids] += 1
-        terminated = opening >= SUCCESS_OPENING
+        terminated = success
         truncated = (self.steps >= self.episode_steps) & ~terminated
         summary = {
             "success": terminated.astype(np.float64),
@@ -483,9 +490,16 @@ class ArmDrawerVecEnv(LayoutVecEnv):
             "grasp": W_GRASP * (grasped - 1.0),
             "open": W_OPEN * (np.clip(opening / SUCCESS_OPENING, 0.0, 1.0) - 1.0),
             "action": -W_ACTION * np.einsum("ij,ij->i", actions, actions),
-            "success": SUCCESS_BONUS * (opening >= SUCCESS_OPENING),
+            "success": SUCCESS_BONUS * self.succeeded(grasped),
         }
         return terms, grasped
+
+    def succeeded(self, grasped: np.ndarray) -> np.ndarray:
+        """Whether each environment's drawer is open enough to count (with the fingers
+        holding the handle under ``success_needs_grasp``), given ``grasped`` from
+        ``reward_terms``."""
+        success = self.drawer[:, 0] >= SUCCESS_OPENING
+        return success & grasped if self.success_needs_grasp else success
 
     def _state_vector(self, ids: np.ndarray | slice) -> np.ndarray:
         return concat_fields(STUDENT_STATE_FIELDS, {
@@ -515,10 +529,12 @@ class ArmDrawerEnv(SingleTaskEnv):
 
     def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE,
                  episode_steps: int = EPISODE_STEPS, action_mode: str = "increments",
-                 handle_shift_range: float = HANDLE_SHIFT_RANGE) -> None:
+                 handle_shift_range: float = HANDLE_SHIFT_RANGE,
+                 success_needs_grasp: bool = False) -> None:
         super().__init__(ArmDrawerVecEnv(1, seed=seed, image_size=image_size,
                                          episode_steps=episode_steps, action_mode=action_mode,
-                                         handle_shift_range=handle_shift_range))
+                                         handle_shift_range=handle_shift_range,
+                                         success_needs_grasp=success_needs_grasp))
 
     def close(self) -> None:
         self.vec.close()  # disconnects the pybullet client
