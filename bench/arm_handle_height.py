@@ -9,6 +9,8 @@ Both openers are privileged otherwise (they know the cabinet's place exactly), s
 between them is what not knowing the handle's height alone costs a grasp of this kind. The
 table splits the layouts by handle height (thirds of ``HANDLE_SHIFT_RANGE``); runs are
 evaluated as ``sitt-eval`` does (``TEST_SEED``, deterministic, ``--checkpoint``).
+``--success-needs-grasp`` adds both openers under the task option of that name (an opened
+drawer counts only while the fingers hold the handle), where a hook no longer does.
 """
 
 from __future__ import annotations
@@ -31,15 +33,18 @@ MOVED = 0.1  # m: a failed episode that opened the drawer this far had hold of t
 
 
 def opener_successes(episodes: int, middle_height: bool, seed: int = TEST_SEED,
-                     batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
+                     batch: int = 16, success_needs_grasp: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Handle heights (m) and successes of the scripted opener in the first ``episodes``
-    layouts of ``seed`` (environment ``i`` of a batch plays layout ``i``)."""
+    layouts of ``seed`` (environment ``i`` of a batch plays layout ``i``), with the task
+    option ``success_needs_grasp`` as given."""
     heights, successes = [], []
     with tqdm(total=episodes, desc="middle height" if middle_height else "sees handle",
               leave=False) as bar:
         for start in range(0, episodes, batch):
             n = min(batch, episodes - start)
-            env = ArmDrawerVecEnv(n, seed=seed, track_visibility=False)
+            env = ArmDrawerVecEnv(n, seed=seed, track_visibility=False,
+                                  success_needs_grasp=success_needs_grasp)
             try:
                 env.reset_to(np.arange(start, start + n))
                 heights.append(env.handle_shift.copy())
@@ -81,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--roles", nargs="+", choices=ROLES, default=list(ROLES))
     parser.add_argument("--checkpoint", default="best",
                         help="'best' (default), or a model_<iter>.pt path")
+    parser.add_argument("--success-needs-grasp", action="store_true",
+                        help="also run the scripted openers with the task option "
+                             "success_needs_grasp (an opening counts only while held)")
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
@@ -88,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     heights, seeing = opener_successes(args.episodes, middle_height=False)
     _, blind = opener_successes(args.episodes, middle_height=True)
     columns = [("scripted, aims at the handle", seeing), ("scripted, aims at the middle", blind)]
+    if args.success_needs_grasp:
+        for middle, aim in ((False, "the handle"), (True, "the middle")):
+            _, gripped = opener_successes(args.episodes, middle_height=middle,
+                                          success_needs_grasp=True)
+            columns.append((f"scripted, grip needed, aims at {aim}", gripped))
     episodes_of: list[tuple[str, dict[str, np.ndarray]]] = []
     for run in args.runs:
         for role in args.roles:
