@@ -452,6 +452,26 @@ def test_success_needs_grasp_counts_an_open_drawer_only_while_held():
     assert outcomes[True] == (False, 0.0)  # a hook does not count
 
 
+@pytest.mark.parametrize("hook_ends_episode", [False, True])
+def test_an_opening_without_a_grip_under_success_needs_grasp(hook_ends_episode):
+    env = no_render(ArmDrawerVecEnv(1, seed=3, success_needs_grasp=True,
+                                    hook_ends_episode=hook_ends_episode))
+    env.worlds[0].set_drawer(0.395)  # opened, the hand far from the handle
+    env.sync()
+    obs, reward, terminated, truncated, infos = env.step(np.zeros((1, 8)))
+    assert terminated[0] == hook_ends_episode and not truncated[0]
+    assert reward[0] < 0.0  # no success bonus without a grip
+    if hook_ends_episode:  # ended (and reset): the episode's own numbers
+        assert infos["final_obs"]["teacher"][0, OPEN_IDX] >= SUCCESS_OPENING
+        assert infos["episode"]["success"][0] == 0.0
+        assert infos["episode"]["grasped_fraction"][0] == 0.0
+    else:
+        assert obs["teacher"][0, OPEN_IDX] >= SUCCESS_OPENING and env.grasp_steps[0] == 0
+    env.close()
+    with pytest.raises(ValueError, match="hook_ends_episode needs success_needs_grasp"):
+        ArmDrawerVecEnv(1, hook_ends_episode=True)
+
+
 # -------------------------------------------------------------------------- actions
 def test_joint_increment_actions_and_the_safe_action_holds():
     targets = np.tile(aw.START_JOINTS, (3, 1))

@@ -60,7 +60,8 @@ Rewards per step, each term <= 0 so that finishing early never pays less than da
   the 0.4 m travel, the paper's Isaac task), which ends the episode. With the task option
   ``success_needs_grasp`` the fingers must also hold the handle (``grasped``) at that
   moment: hooking the bar no longer counts, and a grip needs the handle's place to about
-  2 cm, finer than a hook does.
+  2 cm, finer than a hook does. Opening without a grip then goes on to the time limit,
+  unless ``hook_ends_episode`` ends it there too (without the bonus).
 
 Episode metrics (``infos["episode"]``, besides return, length and success):
 ``max_opening`` (m), ``max_drawer_speed`` (m/s, how hard the drawer was pulled),
@@ -222,7 +223,8 @@ class ArmDrawerVecEnv(LayoutVecEnv):
     each episode's initial joints are drawn (default: ``arm_world.START_JOINTS``).
     ``action_mode="targets"``: actions are absolute joint targets ``(num_envs, 9)`` (the
     sim bridge; see the module docstring). ``success_needs_grasp``: an opened drawer counts
-    (and ends the episode) only while the fingers hold its handle.
+    (and ends the episode) only while the fingers hold its handle; with it,
+    ``hook_ends_episode`` ends the episode at any opening, the bonus still only for a grip.
     """
 
     # ~31 MB per pybullet world: evaluation flies its episodes 32 worlds at a time.
@@ -242,7 +244,10 @@ class ArmDrawerVecEnv(LayoutVecEnv):
                  camera_eye: Sequence[float] = tuple(CAMERA_EYE.tolist()),
                  camera_target: Sequence[float] = tuple(CAMERA_TARGET.tolist()),
                  start_joints: Sequence[float] = tuple(START_JOINTS[:7].tolist()),
-                 success_needs_grasp: bool = False) -> None:
+                 success_needs_grasp: bool = False, hook_ends_episode: bool = False) -> None:
+        if hook_ends_episode and not success_needs_grasp:
+            raise ValueError("hook_ends_episode needs success_needs_grasp (without it every "
+                             "opening is a success and ends the episode anyway)")
         self.camera_eye, self.camera_target = camera_pose(camera_eye, camera_target)
         self.start_joints = start_pose(start_joints)
         if episode_steps < 1:
@@ -264,6 +269,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         self.episode_steps = int(episode_steps)
         self.track_visibility = bool(track_visibility)
         self.success_needs_grasp = bool(success_needs_grasp)
+        self.hook_ends_episode = bool(hook_ends_episode)
         n = num_envs
         self.worlds = [ArmWorld(image_size, self.camera_eye, self.camera_target)
                        for _ in range(n)]
@@ -456,10 +462,10 @@ class ArmDrawerVecEnv(LayoutVecEnv):
             ids = np.flatnonzero(self.steps % VISIBILITY_EVERY == 1)
             self.visible_sum[ids] += self.handle_visibility(ids)
             self.visible_count[ids] += 1
-        terminated = success
+        terminated = (opening >= SUCCESS_OPENING) if self.hook_ends_episode else success
         truncated = (self.steps >= self.episode_steps) & ~terminated
         summary = {
-            "success": terminated.astype(np.float64),
+            "success": success.astype(np.float64),
             "max_opening": self.max_opening.copy(),
             "max_drawer_speed": self.max_drawer_speed.copy(),
             "grasped_fraction": self.grasp_steps / np.maximum(self.steps, 1),
@@ -530,11 +536,12 @@ class ArmDrawerEnv(SingleTaskEnv):
     def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE,
                  episode_steps: int = EPISODE_STEPS, action_mode: str = "increments",
                  handle_shift_range: float = HANDLE_SHIFT_RANGE,
-                 success_needs_grasp: bool = False) -> None:
+                 success_needs_grasp: bool = False, hook_ends_episode: bool = False) -> None:
         super().__init__(ArmDrawerVecEnv(1, seed=seed, image_size=image_size,
                                          episode_steps=episode_steps, action_mode=action_mode,
                                          handle_shift_range=handle_shift_range,
-                                         success_needs_grasp=success_needs_grasp))
+                                         success_needs_grasp=success_needs_grasp,
+                                         hook_ends_episode=hook_ends_episode))
 
     def close(self) -> None:
         self.vec.close()  # disconnects the pybullet client
