@@ -39,6 +39,19 @@ def test_not_knowing_the_handle_height_fails_where_it_is_far_from_the_middle(cap
     assert f"| {-HANDLE_SHIFT_RANGE:+.3f} .. " in out and "| all | 2 |" in out
 
 
+def test_a_required_grip_fails_every_handle_far_off_the_middle(capsys):
+    heights, blind_hook = opener_successes(6, middle_height=True, batch=6)
+    _, gripping = opener_successes(6, middle_height=False, batch=6, success_needs_grasp=True)
+    _, blind_grip = opener_successes(6, middle_height=True, batch=6, success_needs_grasp=True)
+    assert gripping.all()  # the seeing opener grips, so the option costs it nothing
+    far = np.abs(heights) > 0.05
+    # The hooks that opened far-off drawers no longer count: only a real grip does.
+    assert blind_hook[far].any() and not blind_grip[far].any()
+    assert blind_grip[np.abs(heights) < 0.02].all()
+    assert main(["--episodes", "2", "--success-needs-grasp"]) == 0
+    assert "scripted, grip needed, aims at the middle" in capsys.readouterr().out
+
+
 def test_trained_runs_by_handle_height(tmp_path, capsys):
     run = tmp_path / "run"
     Trainer(load_config(overrides=TINY), run, show_progress=False).train()
