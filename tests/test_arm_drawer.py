@@ -29,7 +29,9 @@ from sitt_training.envs.arm_drawer import (
     STATE_DIM,
     SUCCESS_OPENING,
     TEACHER_DIM,
+    W_CLOSE,
     W_GRASP,
+    W_OPEN,
     W_REACH,
     ArmDrawerVecEnv,
     apply_increments,
@@ -470,6 +472,40 @@ def test_an_opening_without_a_grip_under_success_needs_grasp(hook_ends_episode):
     env.close()
     with pytest.raises(ValueError, match="hook_ends_episode needs success_needs_grasp"):
         ArmDrawerVecEnv(1, hook_ends_episode=True)
+
+
+def test_grip_reward_pays_for_closing_on_the_bar_and_for_opening_only_while_held():
+    zero = np.zeros((1, 8))
+    env = ArmDrawerVecEnv(1, seed=3, success_needs_grasp=True, grip_reward=True)
+    world = env.worlds[0]
+    far, _ = env.reward_terms(zero)  # the start pose: the hand far from the bar
+    assert far["close"][0] == -W_CLOSE and far["open"][0] == -W_OPEN
+    world.set_drawer(0.395)
+    env.sync()
+    rot = ScriptedDrawerOpener(env).target_rotation(env.grasp_rotation[0])
+    joints = solve_ik(world, env.handle_positions()[0], rot, aw.START_JOINTS)
+    closes, opens = [], []
+    for finger in (aw.FINGER_OPEN, 0.02, aw.HANDLE_SIZE[2] / 2):  # open -> on the bar
+        joints[7:] = finger
+        world.set_joints(joints)
+        env.sync()
+        terms, grasped = env.reward_terms(zero)
+        closes.append(terms["close"][0])
+        opens.append(terms["open"][0])
+    assert closes[0] == -W_CLOSE < closes[1] < closes[2] == 0.0
+    # The drawer is open in all three, but only the grip (the last) earns the open term.
+    assert opens[:2] == [-W_OPEN, -W_OPEN] and opens[2] == 0.0 and grasped[0]
+    assert terms["success"][0] > 0.0
+    env.close()
+    # Without the option the same hooked drawer earns the open term, and there is no close.
+    plain = ArmDrawerVecEnv(1, seed=3, success_needs_grasp=True)
+    plain.worlds[0].set_drawer(0.395)
+    plain.sync()
+    terms, _ = plain.reward_terms(zero)
+    assert "close" not in terms and terms["open"][0] == 0.0
+    plain.close()
+    with pytest.raises(ValueError, match="grip_reward needs success_needs_grasp"):
+        ArmDrawerVecEnv(1, grip_reward=True)
 
 
 # -------------------------------------------------------------------------- actions

@@ -61,7 +61,14 @@ Rewards per step, each term <= 0 so that finishing early never pays less than da
   ``success_needs_grasp`` the fingers must also hold the handle (``grasped``) at that
   moment: hooking the bar no longer counts, and a grip needs the handle's place to about
   2 cm, finer than a hook does. Opening without a grip then goes on to the time limit,
-  unless ``hook_ends_episode`` ends it there too (without the bonus).
+  unless ``hook_ends_episode`` ends it there too (without the bonus). As every other term
+  is <= 0, an early end pays: under ``hook_ends_episode`` hooking the drawer open fast is
+  the best a teacher can do short of a grip;
+* close (only with the task option ``grip_reward``, which needs ``success_needs_grasp``):
+  ``-W_CLOSE * e``, ``e`` in [0, 1] how far the finger gap is from the bar's height while
+  the grasp point is on the bar with the fingers vertical (``e = 1`` anywhere else), and
+  the open term then pays only while the fingers hold the handle: a hooked drawer earns
+  nothing, a grip and every centimetre pulled with it does.
 
 Episode metrics (``infos["episode"]``, besides return, length and success):
 ``max_opening`` (m), ``max_drawer_speed`` (m/s, how hard the drawer was pulled),
@@ -92,6 +99,7 @@ from .arm_world import (
     CAMERA_UP,
     CONTROL_DT,
     FAR,
+    FINGER_OPEN,
     HANDLE_POST_Y,
     HANDLE_SHIFT_RANGE,
     HANDLE_SIZE,
@@ -142,6 +150,7 @@ W_ALIGN = 0.5
 W_GRASP = 0.5
 W_OPEN = 2.0
 W_ACTION = 0.01
+W_CLOSE = 0.5  # the grip_reward option's close term
 SUCCESS_BONUS = 5.0
 # A grasp: the grasp point within GRASP_RADIUS of the bar's axis (between the posts), the
 # finger axis near vertical, and the fingers closed on the 2 cm bar: their gap is then
@@ -224,7 +233,8 @@ class ArmDrawerVecEnv(LayoutVecEnv):
     ``action_mode="targets"``: actions are absolute joint targets ``(num_envs, 9)`` (the
     sim bridge; see the module docstring). ``success_needs_grasp``: an opened drawer counts
     (and ends the episode) only while the fingers hold its handle; with it,
-    ``hook_ends_episode`` ends the episode at any opening, the bonus still only for a grip.
+    ``hook_ends_episode`` ends the episode at any opening, the bonus still only for a grip,
+    and ``grip_reward`` adds the close term and pays the open term only during a grip.
     """
 
     # ~31 MB per pybullet world: evaluation flies its episodes 32 worlds at a time.
@@ -244,10 +254,14 @@ class ArmDrawerVecEnv(LayoutVecEnv):
                  camera_eye: Sequence[float] = tuple(CAMERA_EYE.tolist()),
                  camera_target: Sequence[float] = tuple(CAMERA_TARGET.tolist()),
                  start_joints: Sequence[float] = tuple(START_JOINTS[:7].tolist()),
-                 success_needs_grasp: bool = False, hook_ends_episode: bool = False) -> None:
+                 success_needs_grasp: bool = False, hook_ends_episode: bool = False,
+                 grip_reward: bool = False) -> None:
         if hook_ends_episode and not success_needs_grasp:
             raise ValueError("hook_ends_episode needs success_needs_grasp (without it every "
                              "opening is a success and ends the episode anyway)")
+        if grip_reward and not success_needs_grasp:
+            raise ValueError("grip_reward needs success_needs_grasp (without it a hooked "
+                             "drawer still ends the episode with the success bonus)")
         self.camera_eye, self.camera_target = camera_pose(camera_eye, camera_target)
         self.start_joints = start_pose(start_joints)
         if episode_steps < 1:
@@ -270,6 +284,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         self.track_visibility = bool(track_visibility)
         self.success_needs_grasp = bool(success_needs_grasp)
         self.hook_ends_episode = bool(hook_ends_episode)
+        self.grip_reward = bool(grip_reward)
         n = num_envs
         self.worlds = [ArmWorld(image_size, self.camera_eye, self.camera_target)
                        for _ in range(n)]
@@ -486,18 +501,23 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         along = np.clip(to_handle @ self._bar_axis, -HANDLE_POST_Y, HANDLE_POST_Y)
         off_bar = to_handle - along[:, None] * self._bar_axis
         gap = self.joint_position[:, 7] + self.joint_position[:, 8]
-        grasped = ((np.sqrt(np.einsum("ij,ij->i", off_bar, off_bar)) < GRASP_RADIUS)
-                   & (gap > GRASP_GAP[0]) & (gap < GRASP_GAP[1])
-                   & (finger_vertical > GRASP_FINGER_VERTICAL))
-        opening = self.drawer[:, 0]
+        on_bar = ((np.sqrt(np.einsum("ij,ij->i", off_bar, off_bar)) < GRASP_RADIUS)
+                  & (finger_vertical > GRASP_FINGER_VERTICAL))
+        grasped = on_bar & (gap > GRASP_GAP[0]) & (gap < GRASP_GAP[1])
+        opened = np.clip(self.drawer[:, 0] / SUCCESS_OPENING, 0.0, 1.0)
         terms = {
             "reach": W_REACH * -np.tanh(dist[:, None] / REACH_SCALES).mean(axis=1),
             "align": W_ALIGN * (align - 1.0),
             "grasp": W_GRASP * (grasped - 1.0),
-            "open": W_OPEN * (np.clip(opening / SUCCESS_OPENING, 0.0, 1.0) - 1.0),
+            "open": W_OPEN * ((opened * grasped if self.grip_reward else opened) - 1.0),
             "action": -W_ACTION * np.einsum("ij,ij->i", actions, actions),
             "success": SUCCESS_BONUS * self.succeeded(grasped),
         }
+        if self.grip_reward:
+            # From fully open fingers (e = 1) to a gap the bar's height (e = 0).
+            unclosed = np.clip((gap - HANDLE_SIZE[2]) / (2 * FINGER_OPEN - HANDLE_SIZE[2]),
+                               0.0, 1.0)
+            terms["close"] = -W_CLOSE * np.where(on_bar, unclosed, 1.0)
         return terms, grasped
 
     def succeeded(self, grasped: np.ndarray) -> np.ndarray:
@@ -536,12 +556,14 @@ class ArmDrawerEnv(SingleTaskEnv):
     def __init__(self, seed: int = 0, image_size: int = IMAGE_SIZE,
                  episode_steps: int = EPISODE_STEPS, action_mode: str = "increments",
                  handle_shift_range: float = HANDLE_SHIFT_RANGE,
-                 success_needs_grasp: bool = False, hook_ends_episode: bool = False) -> None:
+                 success_needs_grasp: bool = False, hook_ends_episode: bool = False,
+                 grip_reward: bool = False) -> None:
         super().__init__(ArmDrawerVecEnv(1, seed=seed, image_size=image_size,
                                          episode_steps=episode_steps, action_mode=action_mode,
                                          handle_shift_range=handle_shift_range,
                                          success_needs_grasp=success_needs_grasp,
-                                         hook_ends_episode=hook_ends_episode))
+                                         hook_ends_episode=hook_ends_episode,
+                                         grip_reward=grip_reward))
 
     def close(self) -> None:
         self.vec.close()  # disconnects the pybullet client
