@@ -496,11 +496,10 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         to_handle = self.handle_positions() - self.grasp_position
         dist = np.sqrt(np.einsum("ij,ij->i", to_handle, to_handle))
         approach = self.grasp_rotation[:, :, 2] @ -self._normal
-        finger_vertical = np.abs(self.grasp_rotation[:, 2, 1])
+        finger_vertical = self.finger_vertical()
         align = 0.5 * (approach + finger_vertical)
-        along = np.clip(to_handle @ self._bar_axis, -HANDLE_POST_Y, HANDLE_POST_Y)
-        off_bar = to_handle - along[:, None] * self._bar_axis
-        gap = self.joint_position[:, 7] + self.joint_position[:, 8]
+        off_bar = self.bar_offset()
+        gap = self.finger_gap()
         on_bar = ((np.sqrt(np.einsum("ij,ij->i", off_bar, off_bar)) < GRASP_RADIUS)
                   & (finger_vertical > GRASP_FINGER_VERTICAL))
         grasped = on_bar & (gap > GRASP_GAP[0]) & (gap < GRASP_GAP[1])
@@ -519,6 +518,22 @@ class ArmDrawerVecEnv(LayoutVecEnv):
                                0.0, 1.0)
             terms["close"] = -W_CLOSE * np.where(on_bar, unclosed, 1.0)
         return terms, grasped
+
+    def bar_offset(self) -> np.ndarray:
+        """``(num_envs, 3)``: from each grasp point to the nearest point of its handle bar's
+        axis between the posts (world frame, m); zero for a hand centred on the bar."""
+        to_handle = self.handle_positions() - self.grasp_position
+        along = np.clip(to_handle @ self._bar_axis, -HANDLE_POST_Y, HANDLE_POST_Y)
+        return to_handle - along[:, None] * self._bar_axis
+
+    def finger_gap(self) -> np.ndarray:
+        """``(num_envs,)``: the gap between the fingers (m, the two finger joints' sum)."""
+        return self.joint_position[:, 7] + self.joint_position[:, 8]
+
+    def finger_vertical(self) -> np.ndarray:
+        """``(num_envs,)``: |cos| of the angle between the finger axis and the vertical
+        (1: fingers above and below a horizontal bar, as a grip needs)."""
+        return np.abs(self.grasp_rotation[:, 2, 1])
 
     def succeeded(self, grasped: np.ndarray) -> np.ndarray:
         """Whether each environment's drawer is open enough to count (with the fingers
