@@ -65,10 +65,13 @@ Rewards per step, each term <= 0 so that finishing early never pays less than da
   is <= 0, an early end pays: under ``hook_ends_episode`` hooking the drawer open fast is
   the best a teacher can do short of a grip;
 * close (only with the task option ``grip_reward``, which needs ``success_needs_grasp``):
-  ``-W_CLOSE * e``, ``e`` in [0, 1] how far the finger gap is from the bar's height while
-  the grasp point is on the bar with the fingers vertical (``e = 1`` anywhere else), and
-  the open term then pays only while the fingers hold the handle: a hooked drawer earns
-  nothing, a grip and every centimetre pulled with it does.
+  open fingers on the way, closed ones on the bar. With ``u`` in [0, 1] how open the
+  fingers are (1: fully, 0: a gap of the bar's height), ``-W_CLOSE * u / 2`` while the
+  grasp point is on the bar with the fingers vertical, ``-W_CLOSE * (1 - u / 2)``
+  elsewhere: closed fingers short of the bar (a teacher's first habit: they cannot
+  straddle it) cost the most, open ones the same on and off the bar, closing on it pays.
+  The open term then pays only while the fingers hold the handle: a hooked or flicked
+  drawer earns nothing, a grip and every centimetre pulled with it does.
 
 Episode metrics (``infos["episode"]``, besides return, length and success):
 ``max_opening`` (m), ``max_drawer_speed`` (m/s, how hard the drawer was pulled),
@@ -150,7 +153,7 @@ W_ALIGN = 0.5
 W_GRASP = 0.5
 W_OPEN = 2.0
 W_ACTION = 0.01
-W_CLOSE = 0.5  # the grip_reward option's close term
+W_CLOSE = 1.0  # the grip_reward option's close term
 SUCCESS_BONUS = 5.0
 # A grasp: the grasp point within GRASP_RADIUS of the bar's axis (between the posts), the
 # finger axis near vertical, and the fingers closed on the 2 cm bar: their gap is then
@@ -513,10 +516,10 @@ class ArmDrawerVecEnv(LayoutVecEnv):
             "success": SUCCESS_BONUS * self.succeeded(grasped),
         }
         if self.grip_reward:
-            # From fully open fingers (e = 1) to a gap the bar's height (e = 0).
+            # u: 1 for fully open fingers, 0 for a gap of the bar's height.
             unclosed = np.clip((gap - HANDLE_SIZE[2]) / (2 * FINGER_OPEN - HANDLE_SIZE[2]),
                                0.0, 1.0)
-            terms["close"] = -W_CLOSE * np.where(on_bar, unclosed, 1.0)
+            terms["close"] = -W_CLOSE * np.where(on_bar, unclosed / 2, 1.0 - unclosed / 2)
         return terms, grasped
 
     def bar_offset(self) -> np.ndarray:
