@@ -8,9 +8,9 @@ layouts and prints, every few steps, the medians over the arms still in their ep
 
 Columns: the grasp point's distance to the bar's axis (cm; a grasp needs < 2), how far
 the grasp point sits out from the bar (along the drawer's pull direction) and above it
-(cm), the finger gap
-(cm; 8 open, 2 closed on the bar), how vertical the fingers are (1 = vertical, a grasp
-needs > 0.8), the drawer's opening (m) and the fraction of arms holding the handle.
+(cm), the finger gap (cm; 8 open, 2 closed on the bar), how vertical the fingers are
+(1 = vertical, a grasp needs > 0.8), the drawer's opening (m) and the fraction of arms
+holding the handle.
 Runs act as ``sitt-eval`` does (deterministic, ``TEST_SEED``, ``--checkpoint``), each
 under its own task options.
 """
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from sitt_training.cli import load_run
+from sitt_training.envs import make_task
 from sitt_training.envs.arm_drawer import EPISODE_STEPS, ArmDrawerVecEnv
 from sitt_training.envs.arm_scripted import ScriptedDrawerOpener
 from sitt_training.envs.arm_world import drawer_normal
@@ -44,16 +45,16 @@ def trace_hands(env: ArmDrawerVecEnv, act: Callable[[dict[str, Any]], np.ndarray
     once an arm's first episode has ended (the env then resets it)."""
     out = {name: np.full((steps, env.num_envs), np.nan) for name in COLUMNS}
     live = np.ones(env.num_envs, dtype=bool)
+    outward = drawer_normal()
     for t in range(steps):
         obs, _, terminated, truncated, _ = env.step(act(obs))
         # After an arm's last step the env has already reset it: record what came before.
         keep = live & ~(terminated | truncated)
         offset = env.bar_offset()
-        gap = env.finger_gap()
-        on_bar = np.linalg.norm(offset, axis=1)
-        values = {"off_bar": on_bar, "outward": -(offset @ drawer_normal()), "up": -offset[:, 2],
-                  "gap": gap, "vertical": env.finger_vertical(), "opening": env.drawer[:, 0],
-                  "grasped": env.reward_terms(np.zeros((env.num_envs, 8)))[1]}
+        values = {"off_bar": np.linalg.norm(offset, axis=1), "outward": -(offset @ outward),
+                  "up": -offset[:, 2], "gap": env.finger_gap(),
+                  "vertical": env.finger_vertical(), "opening": env.drawer[:, 0],
+                  "grasped": env.grip()[1]}
         for name, value in values.items():
             out[name][t, keep] = value[keep]
         live &= keep
@@ -84,7 +85,8 @@ def run_trace(run_dir: Path, role: str, arms: int, checkpoint: str | None
     cfg, policy, meta = load_run(run_dir, None if checkpoint is None else Path(checkpoint))
     if cfg.task.name != "arm_drawer":
         raise ValueError(f"{run_dir} is a {cfg.task.name} run, not an arm_drawer run")
-    env = ArmDrawerVecEnv(arms, seed=TEST_SEED, track_visibility=False, **cfg.task.kwargs)
+    env = make_task(cfg.task.name, arms, TEST_SEED,
+                    **{**cfg.task.kwargs, "track_visibility": False})
     try:
         env.set_student_mask(np.full(arms, role == "student"))
         obs, _ = env.reset(seed=TEST_SEED)
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         for role in args.roles:
             try:
                 traces.append(run_trace(run, role, args.arms, args.checkpoint))
-            except (FileNotFoundError, ValueError, TypeError) as err:
+            except (FileNotFoundError, ValueError) as err:
                 print(f"error: {run}: {err}", file=sys.stderr)
                 return 1
     for label, trace in traces:

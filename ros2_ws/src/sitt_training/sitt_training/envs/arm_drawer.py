@@ -501,11 +501,7 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         approach = self.grasp_rotation[:, :, 2] @ -self._normal
         finger_vertical = self.finger_vertical()
         align = 0.5 * (approach + finger_vertical)
-        off_bar = self.bar_offset()
-        gap = self.finger_gap()
-        on_bar = ((np.sqrt(np.einsum("ij,ij->i", off_bar, off_bar)) < GRASP_RADIUS)
-                  & (finger_vertical > GRASP_FINGER_VERTICAL))
-        grasped = on_bar & (gap > GRASP_GAP[0]) & (gap < GRASP_GAP[1])
+        on_bar, grasped = self.grip()
         opened = np.clip(self.drawer[:, 0] / SUCCESS_OPENING, 0.0, 1.0)
         terms = {
             "reach": W_REACH * -np.tanh(dist[:, None] / REACH_SCALES).mean(axis=1),
@@ -517,10 +513,20 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         }
         if self.grip_reward:
             # u: 1 for fully open fingers, 0 for a gap of the bar's height.
-            unclosed = np.clip((gap - HANDLE_SIZE[2]) / (2 * FINGER_OPEN - HANDLE_SIZE[2]),
-                               0.0, 1.0)
+            span = 2 * FINGER_OPEN - HANDLE_SIZE[2]
+            unclosed = np.clip((self.finger_gap() - HANDLE_SIZE[2]) / span, 0.0, 1.0)
             terms["close"] = -W_CLOSE * np.where(on_bar, unclosed / 2, 1.0 - unclosed / 2)
         return terms, grasped
+
+    def grip(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(num_envs,)`` each: whether the grasp point is on the handle bar (within
+        ``GRASP_RADIUS`` of its axis) with the fingers vertical, and whether the fingers
+        are also closed on it (``grasped``: a gap about the bar's height)."""
+        off_bar = self.bar_offset()
+        gap = self.finger_gap()
+        on_bar = ((np.sqrt(np.einsum("ij,ij->i", off_bar, off_bar)) < GRASP_RADIUS)
+                  & (self.finger_vertical() > GRASP_FINGER_VERTICAL))
+        return on_bar, on_bar & (gap > GRASP_GAP[0]) & (gap < GRASP_GAP[1])
 
     def bar_offset(self) -> np.ndarray:
         """``(num_envs, 3)``: from each grasp point to the nearest point of its handle bar's
