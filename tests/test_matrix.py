@@ -4,6 +4,7 @@ instance."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -50,7 +51,7 @@ def local_matrix(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('matrix')
     args = [*TINY, '--methods', 'bc', 'tsra', '--seeds', '0', '1', '1000000', '--retries', '2',
             '--set', 'train.eval_every=1', '--set', 'train.eval_episodes=5',
-            '--out', 'out', '--write-docs']
+            '--out', 'out', '--write-docs', '--progress-every', '0.2']
     proc = bench(args, tmp, tmp / 'docs')
     assert proc.returncode == 1, proc.stdout + proc.stderr  # a cell failed
     return tmp, args, proc
@@ -83,6 +84,33 @@ def test_local_matrix_rows_table_and_run_dirs(local_matrix):
         assert line in proc.stdout.splitlines(), proc.stdout
     assert f'Equal budgets: every finished run used {STEPS:,} environment steps' in proc.stdout
     assert (out / 'tunnel_vision' / 'success.png').is_file()
+    # while cells run, the bar names each with its iteration (read from its metrics.jsonl)
+    assert re.search(r'running: (bc|tsra)_s[01] [12]/2', proc.stderr), proc.stderr[-3000:]
+
+
+def test_cell_progress_reads_the_end_of_a_growing_metrics_file(tmp_path) -> None:
+    from sitt_training.matrix import Cell, Settings, cell_progress
+
+    cell = Cell('arm_drawer', 'sitt', 3, config={'train': {'iterations': 600}})
+    settings = Settings(tmp_path, 200, 'best', ())
+    assert cell_progress(cell, settings) == 'sitt_s3'  # no run directory yet
+    metrics = tmp_path / 'arm_drawer' / 'sitt_s3' / 'metrics.jsonl'
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text('')
+    assert cell_progress(cell, settings) == 'sitt_s3'
+    padding = 'x' * 5000  # rows of a few kB: 30 of them pass the 64 kB read from the end
+    rows = [{'iteration': i, 'wall_time': 4.0 * i, 'pad': padding} for i in range(1, 31)]
+    metrics.write_text(''.join(json.dumps(r) + '\n' for r in rows) + '{"iteration": 31, "wa')
+    # the half-written row is skipped; 4 s per iteration x 570 left = 38 min
+    assert cell_progress(cell, settings) == 'sitt_s3 30/600 ~38 min left'
+    fast = [{'iteration': i, 'wall_time': 0.01 * i} for i in (598, 599)]
+    metrics.write_text(''.join(json.dumps(r) + '\n' for r in fast))
+    assert cell_progress(cell, settings) == 'sitt_s3 599/600 ~0 s left'
+    slow = [{'iteration': i, 'wall_time': 60.0 * i} for i in (8, 9)]
+    metrics.write_text(''.join(json.dumps(r) + '\n' for r in slow))
+    assert cell_progress(cell, settings) == 'sitt_s3 9/600 ~9.8 h left'
+    metrics.write_text(json.dumps({'iteration': 7, 'wall_time': 2.0}) + '\n')
+    assert cell_progress(cell, settings) == 'sitt_s3 7/600'  # one row: no rate yet
 
 
 def test_failing_cell_is_retried_then_reported(local_matrix):

@@ -222,7 +222,9 @@ class Backend(Protocol):
     def has_room(self) -> bool: ...
     def busy(self) -> bool: ...
     def submit(self, cell: Cell, settings: Settings, attempt: int) -> None: ...
-    def wait(self) -> list[tuple[Cell, int, Outcome]]: ...
+    # the attempts that ended within ``timeout`` seconds (none: an empty list)
+    def wait(self, timeout: float) -> list[tuple[Cell, int, Outcome]]: ...
+    def running_cells(self) -> list[Cell]: ...
     def interrupt(self) -> None: ...  # ask running cells to stop (they save a checkpoint)
     def kill(self) -> None: ...  # stop them at once
     def close(self) -> None: ...
@@ -264,9 +266,9 @@ class LocalBackend:
         writer.close()  # the child's copy is the only one: EOF when it dies
         self.running[reader] = (process, cell, attempt)
 
-    def wait(self) -> list[tuple[Cell, int, Outcome]]:
+    def wait(self, timeout: float) -> list[tuple[Cell, int, Outcome]]:
         done = []
-        for reader in wait_for_connections(list(self.running)):
+        for reader in wait_for_connections(list(self.running), timeout):
             process, cell, attempt = self.running.pop(reader)
             try:
                 outcome: Outcome = reader.recv()
@@ -278,6 +280,9 @@ class LocalBackend:
             process.join()
             done.append((cell, attempt, outcome))
         return done
+
+    def running_cells(self) -> list[Cell]:
+        return [cell for _, cell, _ in self.running.values()]
 
     def _signal_all(self, signum: int) -> None:
         for process, _, _ in self.running.values():
@@ -365,10 +370,12 @@ class RayBackend:
                                 name=f"sitt-bench {cell.name}").remote(cell, settings)
         self.running[ref] = (cell, attempt)
 
-    def wait(self) -> list[tuple[Cell, int, Outcome]]:
+    def wait(self, timeout: float) -> list[tuple[Cell, int, Outcome]]:
         ready: list[Any] = []
-        while not ready:  # short waits: Ctrl-C is seen between them
-            ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=1.0)
+        deadline = time.monotonic() + timeout
+        while not ready and time.monotonic() < deadline:  # short waits: Ctrl-C is seen
+            ready, _ = self.ray.wait(list(self.running), num_returns=1,
+                                     timeout=min(1.0, max(deadline - time.monotonic(), 0.0)))
         done = []
         for ref in ready:
             cell, attempt = self.running.pop(ref)
@@ -378,6 +385,9 @@ class RayBackend:
                 outcome = Failure.from_exception(err)
             done.append((cell, attempt, outcome))
         return done
+
+    def running_cells(self) -> list[Cell]:
+        return [cell for cell, _ in self.running.values()]
 
     def interrupt(self) -> None:
         for ref in self.running:  # a KeyboardInterrupt in the task: the trainer saves
@@ -467,20 +477,73 @@ def _summary(row: dict[str, Any]) -> str:
     return f"{name} T {row['teacher_success']:.2f} S {row['student_success']:.2f}"
 
 
+def _last_rows(path: Path, count: int, window: int = 65536) -> list[dict[str, Any]]:
+    """The last ``count`` complete JSON lines of a file being appended to (read from its
+    end: a metrics file grows by a row per iteration), [] when there is none yet."""
+    try:
+        with open(path, "rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            file.seek(max(size - window, 0))
+            lines = file.read().split(b"\n")
+    except OSError:
+        return []
+    if size > window:
+        lines = lines[1:]  # the first line read may be cut
+    rows = []
+    for line in lines[-count - 1:]:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # empty, or the row being written
+            pass
+    return rows[-count:]
+
+
+def cell_progress(cell: Cell, settings: Settings) -> str:
+    """``method_sS it/total ~N min left`` for a running cell, read from its metrics.jsonl (the
+    time left from its last ten iterations); the bare name before its first iteration, or
+    on a Ray node whose run directory this machine cannot see."""
+    name = f"{cell.method}_s{cell.seed}"
+    rows = _last_rows(settings.out / cell.task / name / "metrics.jsonl", 10)
+    total = cell.config.get("train", {}).get("iterations")
+    if not rows or not total or "iteration" not in rows[-1]:
+        return name
+    text = f"{name} {rows[-1]['iteration']}/{total}"
+    first, last = rows[0], rows[-1]
+    done = last["iteration"] - first.get("iteration", last["iteration"])
+    spent = last.get("wall_time", 0.0) - first.get("wall_time", 0.0)
+    if done > 0 and spent > 0:  # a resumed run restarts its clock: no estimate across it
+        text += f" ~{_duration((total - last['iteration']) * spent / done)} left"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
 def run_cells(todo: Sequence[Cell], settings: Settings, backend: Backend, retries: int,
-              log: CellLog) -> tuple[list[dict[str, Any]], bool]:
+              log: CellLog, progress_every: float = 15.0) -> tuple[list[dict[str, Any]], bool]:
     """Run every cell, each up to 1 + ``retries`` times; returns the new rows and whether
-    it ran to the end (False after Ctrl-C: running cells saved a checkpoint and stopped)."""
+    it ran to the end (False after Ctrl-C: running cells saved a checkpoint and stopped).
+    Every ``progress_every`` seconds the bar shows each running cell's iteration."""
     queue = deque((cell, 1) for cell in todo)
     rows: list[dict[str, Any]] = []
     stopping = False
+    last = ""
     bar = tqdm(total=len(todo), desc="cells", unit="cell", dynamic_ncols=True)
 
+    def show_progress() -> None:
+        running = ", ".join(cell_progress(cell, settings) for cell in backend.running_cells())
+        bar.set_postfix_str("; ".join(part for part in (f"running: {running}" if running
+                                                         else "", last) if part))
+
     def finish(row: dict[str, Any]) -> None:
+        nonlocal last
         log.append(row)
         rows.append(row)
         bar.update(1)
-        bar.set_postfix_str(f"last: {_summary(row)}")
+        last = f"last: {_summary(row)}"
 
     def handle(cell: Cell, attempt: int, outcome: Outcome) -> None:
         if not isinstance(outcome, Failure):
@@ -502,8 +565,9 @@ def run_cells(todo: Sequence[Cell], settings: Settings, backend: Backend, retrie
                     backend.submit(cell, settings, attempt)
                 if not backend.busy():
                     break
-                for cell, attempt, outcome in backend.wait():
+                for cell, attempt, outcome in backend.wait(progress_every):
                     handle(cell, attempt, outcome)
+                show_progress()
             except KeyboardInterrupt:
                 if stopping:
                     tqdm.write("stopping at once")
@@ -784,6 +848,13 @@ def _at_least(minimum: int) -> Any:
     return parse
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sitt-bench", description=__doc__,
@@ -809,6 +880,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "local Ray instance on 127.0.0.1 only")
     parser.add_argument("--retries", type=_at_least(0), default=2,
                         help="tries after a cell's first failure (default: 2)")
+    parser.add_argument("--progress-every", type=_seconds, default=15.0, metavar="SECONDS",
+                        help="how often the progress bar shows the running cells' "
+                             "iterations and time left (default: 15)")
     parser.add_argument("--record", type=Path, metavar="DIR",
                         help="also keep every finished cell in DIR/cells.jsonl (for git, "
                              "e.g. docs/records/<task>): its cells count as finished on "
@@ -877,7 +951,8 @@ def main(argv: list[str] | None = None) -> int:
         old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            new_rows, complete = run_cells(todo, settings, backend, args.retries, log)
+            new_rows, complete = run_cells(todo, settings, backend, args.retries, log,
+                                           args.progress_every)
         finally:
             signal.signal(signal.SIGTERM, old_term)
             signal.signal(signal.SIGINT, old_int)
