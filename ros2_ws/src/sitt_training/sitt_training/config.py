@@ -243,6 +243,14 @@ class TrainConfig:
     # Save the paired buffer in checkpoints (exact resume). For image tasks it is large
     # (12 kB per 64x64 image): there, presets turn it off and a resumed run refills it.
     checkpoint_buffer: bool = True
+    # Before the first iteration: this many episodes of the task's scripted expert, and the
+    # teacher's actor and critic fitted to them for demo_epochs (teacher_demos.py); 0: off.
+    teacher_demos: int = 0  # episodes per round
+    demo_epochs: int = 30  # passes over the labelled episodes after each round
+    # Rounds after the first: the fitted teacher acts, the expert labels (DAgger).
+    demo_rounds: int = 1
+    # Std of Gaussian noise added to the executed actions (the labels stay the expert's).
+    demo_noise: float = 0.0
 
 
 @dataclass
@@ -336,6 +344,8 @@ def validate(cfg: Config) -> Config:
         "train.torch_threads": cfg.train.torch_threads,
         "method.tsra_init_temperature": cfg.method.tsra_init_temperature,
         "network.pretrain_epochs": cfg.network.pretrain_epochs,
+        "train.demo_epochs": cfg.train.demo_epochs,
+        "train.demo_rounds": cfg.train.demo_rounds,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -357,6 +367,8 @@ def validate(cfg: Config) -> Config:
         "method.tsra_align_coef": cfg.method.tsra_align_coef,
         "method.tsra_stability_coef": cfg.method.tsra_stability_coef,
         "network.pretrain_views": cfg.network.pretrain_views,
+        "train.teacher_demos": cfg.train.teacher_demos,
+        "train.demo_noise": cfg.train.demo_noise,
     }
     for key, value in non_negative.items():
         if value < 0:
@@ -452,6 +464,9 @@ def _validate_off_policy(cfg: Config) -> None:
     observes the environment during training (the trainer makes its noisy observations);
     a COSIL student observes where it acts (``method.cosil_student_envs``)."""
     sac, method = cfg.sac, cfg.method
+    if cfg.train.teacher_demos:
+        raise ConfigError("train.teacher_demos: starts a PPO teacher; the off-policy methods "
+                          f"({method.name}) have none")
     positive = {"sac.lr": sac.lr, "sac.batch_size": sac.batch_size,
                 "sac.buffer_size": sac.buffer_size, "sac.rollout_steps": sac.rollout_steps,
                 "sac.init_temperature": sac.init_temperature}

@@ -34,6 +34,7 @@ from .networks import ActionSpec, ImageStateEncoder, TeacherStudentPolicy, stude
 from .obs import take, to_torch
 from .ppo import PPO, RolloutStorage
 from .schedules import SuccessRamp
+from .teacher_demos import teacher_from_demonstrations
 
 CHECKPOINT_GLOB = "model_*.pt"
 # The validation-best networks (``keep_best``): not matched by CHECKPOINT_GLOB, so resuming
@@ -41,6 +42,7 @@ CHECKPOINT_GLOB = "model_*.pt"
 BEST_MODEL = "best_model.pt"
 BEST_RECORD = "best.json"
 PRETRAIN_RECORD = "pretrain.json"  # network.pretrain_views: what the pretraining reached
+DEMOS_RECORD = "demos.json"  # train.teacher_demos: what the teacher's start reached
 # What evaluation and export need from a checkpoint: networks, counters and config.
 EVAL_STATE_KEYS = ("policy", "iteration", "env_steps", "student_samples", "wall_time",
                    "last_teacher_success", "config")
@@ -250,6 +252,29 @@ class TrainerBase:
                    f"{report.held_out_r2[-1]:.3f} (render {report.render_s:.0f} s, "
                    f"train {report.train_s:.0f} s)")
 
+    def start_teacher_from_demos(self) -> None:
+        """``train.teacher_demos``: fit the teacher to the task's scripted expert
+        (teacher_demos), count the expert's steps, and keep the report as ``demos.json``
+        with the teacher's validation success straight after it."""
+        cfg = self.cfg
+        report = teacher_from_demonstrations(
+            self.policy, cfg.task.name, cfg.task.kwargs, cfg.task.num_envs, cfg.train.seed,
+            cfg.train.teacher_demos, cfg.train.demo_epochs, cfg.ppo.gamma, cfg.train.demo_noise,
+            cfg.train.demo_rounds, self.show_progress)
+        self.env_steps += report.env_steps
+        if cfg.train.eval_every:
+            report.teacher_success_after = evaluate(
+                self.policy, cfg.task.name, cfg.task.kwargs, "teacher", cfg.train.eval_episodes,
+                seed=VALIDATION_SEED).success
+        (self.run_dir / DEMOS_RECORD).write_text(json.dumps(report.to_dict(), indent=2))
+        after = ("" if report.teacher_success_after is None
+                 else f", teacher validation success {report.teacher_success_after:.3f}")
+        rounds = ", ".join(f"{x:.2f}" for x in report.success_per_round)
+        tqdm.write(f"teacher started from {report.rounds} x {report.episodes} episodes "
+                   f"labelled by the expert (success as executed, per round: {rounds}): "
+                   f"held-out action RMSE {report.held_out_action_rmse[-1]:.3f}, value R^2 "
+                   f"{report.held_out_value_r2[-1]:.3f}{after}")
+
     # ---------------------------------------------------------------- main loop
     def _request_stop(self, signum: int, _frame: Any) -> None:
         if self._stop_signal is not None:  # second signal: stop now
@@ -275,6 +300,8 @@ class TrainerBase:
         status = "finished"
         if self.iteration == 0 and self.cfg.network.pretrain_views:
             self.pretrain_student_images()
+        if self.iteration == 0 and self.cfg.train.teacher_demos:
+            self.start_teacher_from_demos()
         try:
             with open(self.run_dir / "metrics.jsonl", "a") as log:
                 while self.iteration < total:

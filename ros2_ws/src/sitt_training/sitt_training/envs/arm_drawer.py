@@ -347,6 +347,16 @@ class ArmDrawerVecEnv(LayoutVecEnv):
         """Handle centres ``(num_envs, 3)``, world (= robot base) frame."""
         return handle_position(self.cabinet_xy, self.drawer[:, 0], self.handle_shift)
 
+    def scripted_expert(self) -> Any:
+        """The privileged scripted opener (``arm_scripted.ScriptedDrawerOpener``) for these
+        environments: demonstrations for ``train.teacher_demos``."""
+        if self.action_mode != "increments":
+            raise ValueError("the scripted opener acts in joint increments; this task's "
+                             f"action_mode is {self.action_mode!r}")
+        from .arm_scripted import ScriptedDrawerOpener  # it imports this module
+
+        return ScriptedDrawerOpener(self)
+
     def render_images(self, ids: np.ndarray) -> np.ndarray:
         """Camera images ``(n, H, W, 3)`` uint8 of the given environments."""
         images = np.empty((len(ids), self.image_size, self.image_size, 3), dtype=np.uint8)
