@@ -10,6 +10,7 @@ import torch
 
 from sitt_training.config import ConfigError, load_config, preset_path
 from sitt_training.envs import make_task
+from sitt_training.envs.arm_scripted import ScriptedDrawerOpener
 from sitt_training.seeds import DEMO_SEED
 from sitt_training.teacher_demos import collect_demonstrations
 from sitt_training.trainer import DEMOS_RECORD, Trainer
@@ -62,6 +63,36 @@ def test_returns_are_the_discounted_rewards_of_the_episode():
         replay.close()
     g = demos.returns.astype(np.float64)
     assert np.allclose(g - GAMMA * np.append(g[1:], 0.0), rewards, atol=2e-3)
+
+
+def test_the_experts_action_is_a_function_of_the_state():
+    """The demonstrations' expert reads its phase from the state: a fresh one, dropped into
+    the middle of an episode, acts exactly as the one that played it so far. The default
+    opener remembers its phase and does not (it would start by approaching again)."""
+    env, expert = arm_with_expert(4, success_needs_grasp=True)
+    try:
+        env.reset()
+        expert.reset()
+        for _ in range(75):  # into the closing and pulling phases
+            env.step(expert.act().astype(np.float32))
+        assert set(expert.phase.tolist()) & {2, 3}
+        assert np.array_equal(env.scripted_expert().act(), expert.act())
+        assert not np.array_equal(ScriptedDrawerOpener(env).act(), expert.act())
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize('noise, least', [(0.0, 1.0), (0.1, 0.9)])
+def test_the_expert_grips_and_opens_despite_noise(noise, least):
+    """With ``success_needs_grasp``, executed actions plus noise (the demonstrations' DART
+    noise), the expert still grips and opens nearly every drawer: it recovers from slips."""
+    env, expert = arm_with_expert(8, success_needs_grasp=True)
+    try:
+        demos = collect_demonstrations(env, expert, 8, GAMMA, noise, np.random.default_rng(3),
+                                       show_progress=False)
+    finally:
+        env.close()
+    assert demos.successes.mean() >= least
 
 
 def test_an_actor_executes_and_the_expert_labels():

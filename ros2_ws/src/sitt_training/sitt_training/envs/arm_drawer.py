@@ -349,13 +349,14 @@ class ArmDrawerVecEnv(LayoutVecEnv):
 
     def scripted_expert(self) -> Any:
         """The privileged scripted opener (``arm_scripted.ScriptedDrawerOpener``) for these
-        environments: demonstrations for ``train.teacher_demos``."""
+        environments, reading its phase from the state (``markov``), so it can label any
+        state a learner reaches: demonstrations for ``train.teacher_demos``."""
         if self.action_mode != "increments":
             raise ValueError("the scripted opener acts in joint increments; this task's "
                              f"action_mode is {self.action_mode!r}")
         from .arm_scripted import ScriptedDrawerOpener  # it imports this module
 
-        return ScriptedDrawerOpener(self)
+        return ScriptedDrawerOpener(self, markov=True)
 
     def render_images(self, ids: np.ndarray) -> np.ndarray:
         """Camera images ``(n, H, W, 3)`` uint8 of the given environments."""

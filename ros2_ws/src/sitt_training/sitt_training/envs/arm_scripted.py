@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arm_drawer import ACTION_SCALE, ArmDrawerVecEnv
+from .arm_drawer import ACTION_SCALE, GRASP_GAP, ArmDrawerVecEnv
 from .arm_world import (
     CONTROL_DT,
+    FINGER_OPEN,
     JOINT_LOWER,
     JOINT_UPPER,
     ArmWorld,
@@ -33,6 +34,16 @@ MAX_ROT_SPEED = 1.5  # rad/s
 DAMPING = 0.05
 NULL_GAIN = 0.5  # 1/s towards the task's start pose in the null space
 CLOSE_STEPS = 6  # steps with the fingers closing before pulling
+APPROACH_DONE = 0.02  # m from the pre-grasp point: move in
+INSERT_DONE = 0.008  # m from the handle: close
+MARKOV_GAP_SLACK = 0.01  # m: fingers within this of fully open count as open
+# markov: in line in front of the handle (moving in) within these; looser than the
+# approach's own tolerances, so that small errors do not send the hand back out
+MARKOV_IN_LINE = 0.03  # m off the line
+MARKOV_TURNED = 0.25  # rad from the grasp orientation
+# markov: close within this of the handle's centre (the hand still moves in while the
+# fingers close; a noisy hand seldom gets within INSERT_DONE)
+MARKOV_CLOSE = 0.015  # m
 PULL_LEAD = 0.1  # m: the pull target runs this far ahead of the handle
 
 
@@ -67,11 +78,20 @@ class ScriptedDrawerOpener:
 
     ``middle_height=True`` aims at the middle of the drawer front's height instead of at
     the handle (a grasp that does not know the handle's height, as a student that cannot
-    see it; ``bench/arm_handle_height.py``)."""
+    see it; ``bench/arm_handle_height.py``).
 
-    def __init__(self, env: ArmDrawerVecEnv, middle_height: bool = False) -> None:
+    ``markov=True`` reads the phase from the state at every step instead of remembering
+    it: holding the handle -> pull; at the handle, or on the bar with the fingers closing
+    -> close; in line in front of it with the fingers open and the hand turned -> move in;
+    else (fingers closed on nothing included) -> approach with the fingers opening. Its
+    action is then a function of the state alone, so it can label any state a learner
+    reaches (``teacher_demos``), and it starts again after a slip."""
+
+    def __init__(self, env: ArmDrawerVecEnv, middle_height: bool = False,
+                 markov: bool = False) -> None:
         self.env = env
         self.middle_height = middle_height
+        self.markov = markov
         self.phase = np.zeros(env.num_envs, dtype=np.int64)
         self.closing = np.zeros(env.num_envs, dtype=np.int64)
 
@@ -94,6 +114,8 @@ class ScriptedDrawerOpener:
         if self.middle_height:
             handles[:, 2] -= env.handle_shift
         normal = drawer_normal()
+        if self.markov:
+            self.phase[:] = self.phases_from_state(handles)
         for i in range(env.num_envs):
             x, rot, q = env.grasp_position[i], env.grasp_rotation[i], env.joint_position[i]
             handle = handles[i]
@@ -102,16 +124,17 @@ class ScriptedDrawerOpener:
             gripper = 1.0
             if self.phase[i] == APPROACH:
                 target = handle + PRE_GRASP * normal
-                if np.linalg.norm(target - x) < 0.02 and np.linalg.norm(rot_err) < 0.1:
+                if (np.linalg.norm(target - x) < APPROACH_DONE and np.linalg.norm(rot_err) < 0.1
+                        and not self.markov):
                     self.phase[i] = INSERT
             if self.phase[i] == INSERT:
                 target = handle
-                if np.linalg.norm(target - x) < 0.008:
+                if np.linalg.norm(target - x) < INSERT_DONE and not self.markov:
                     self.phase[i] = CLOSE
             if self.phase[i] == CLOSE:
                 target, gripper = handle, -1.0
                 self.closing[i] += 1
-                if self.closing[i] > CLOSE_STEPS:
+                if self.closing[i] > CLOSE_STEPS and not self.markov:
                     self.phase[i] = PULL
             if self.phase[i] == PULL:
                 target, gripper = handle + PULL_LEAD * normal, -1.0
@@ -125,6 +148,28 @@ class ScriptedDrawerOpener:
             actions[i, :7] = (new_target - env.targets[i, :7]) / ACTION_SCALE[:7]
             actions[i, 7] = gripper
         return np.clip(actions, -1.0, 1.0)
+
+
+    def phases_from_state(self, handles: np.ndarray) -> np.ndarray:
+        """Each environment's phase, read from its state (``markov``; class docstring)."""
+        env = self.env
+        normal = drawer_normal()
+        rel = env.grasp_position - handles
+        out = rel @ normal  # how far in front of the handle
+        lateral = np.linalg.norm(rel - out[:, None] * normal, axis=1)
+        turned = np.array([np.linalg.norm(rotation_error(r, self.target_rotation(r)))
+                           < MARKOV_TURNED for r in env.grasp_rotation])
+        on_bar, grasped = env.grip()
+        gap = env.finger_gap()
+        open_fingers = gap > 2 * FINGER_OPEN - MARKOV_GAP_SLACK
+        at_handle = np.linalg.norm(rel, axis=1) < MARKOV_CLOSE
+        phase = np.full(env.num_envs, APPROACH)
+        in_line = ((out > -INSERT_DONE) & (out < PRE_GRASP + APPROACH_DONE)
+                   & (lateral < MARKOV_IN_LINE) & turned & open_fingers)
+        phase[in_line] = INSERT
+        phase[(at_handle & open_fingers) | (on_bar & ~open_fingers & (gap > GRASP_GAP[0]))] = CLOSE
+        phase[grasped] = PULL
+        return phase
 
 
 def _cap(v: np.ndarray, limit: float) -> np.ndarray:
