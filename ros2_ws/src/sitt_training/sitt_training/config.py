@@ -247,7 +247,8 @@ class TrainConfig:
     # teacher's actor and critic fitted to them for demo_epochs (teacher_demos.py); 0: off.
     teacher_demos: int = 0  # episodes per round
     demo_epochs: int = 30  # passes over the labelled episodes after each round
-    # Rounds after the first: the fitted teacher acts, the expert labels (DAgger).
+    # Rounds in all; in each after the first the fitted teacher acts and the expert labels
+    # the states it reaches (DAgger).
     demo_rounds: int = 1
     # Std of Gaussian noise added to the executed actions (the labels stay the expert's).
     demo_noise: float = 0.0

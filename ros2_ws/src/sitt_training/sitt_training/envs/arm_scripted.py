@@ -149,7 +149,6 @@ class ScriptedDrawerOpener:
             actions[i, 7] = gripper
         return np.clip(actions, -1.0, 1.0)
 
-
     def phases_from_state(self, handles: np.ndarray) -> np.ndarray:
         """Each environment's phase, read from its state (``markov``; class docstring)."""
         env = self.env
