@@ -9,20 +9,21 @@ with ``act()`` and ``reset(env_ids)``) can give the teacher a start before the f
 iteration, in ``train.demo_rounds`` rounds of ``train.teacher_demos`` episodes each, in
 layouts of their own (``DEMO_SEED`` + the training seed):
 
-- round 1: the expert acts (with ``train.demo_noise``: the executed action plus Gaussian
-  noise, the label the expert's own); later rounds: the teacher as fitted so far acts and
-  the expert labels the states it reaches (DAgger), since a plain clone drifts off the
-  expert's path where a grip needs centimetres;
+- round 1: the expert acts; later rounds: the teacher as fitted so far acts and the
+  expert labels the states it reaches (DAgger), since a plain clone drifts off the
+  expert's path where a grip needs centimetres; in every round ``train.demo_noise`` adds
+  Gaussian noise to the executed action (the label stays the expert's);
 - after each round the teacher's actor (E_T and the shared decoder's mean) regresses the
   expert's actions from the teacher's observations (mean squared error), and the critic
   the episodes' discounted returns (PPO's gamma), on everything labelled so far, so the
   first advantages do not start from a random value function.
 
-The shared log-std is left as configured. Every method gets the same start (the expert,
-its layouts and the regression depend on the task and the training seed only), so budgets
-stay equal; the demonstrations' environment steps count in ``env_steps``. What the
-pretraining reached (held-out errors, the teacher's validation success straight after it)
-is kept as ``demos.json`` in the run directory.
+The shared log-std is left as configured: give PPO a small ``ppo.init_log_std`` and
+``ppo.lr`` with this start, or its first updates undo it (docs/results.md). Every method
+gets the same start (the expert, its layouts and the regression depend on the task and
+the training seed only), so budgets stay equal; the demonstrations' environment steps
+count in ``env_steps``. What the pretraining reached (held-out errors, the teacher's
+validation success straight after it) is kept as ``demos.json`` in the run directory.
 """
 
 from __future__ import annotations
