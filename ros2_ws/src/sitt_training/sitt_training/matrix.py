@@ -511,7 +511,7 @@ def cell_progress(cell: Cell, settings: Settings) -> str:
     first, last = rows[0], rows[-1]
     done = last["iteration"] - first.get("iteration", last["iteration"])
     spent = last.get("wall_time", 0.0) - first.get("wall_time", 0.0)
-    if done > 0 and spent > 0:  # a resumed run restarts its clock: no estimate across it
+    if done > 0 and spent > 0:  # none across a resume (its rows go back a few iterations)
         text += f" ~{_duration((total - last['iteration']) * spent / done)} left"
     return text
 
