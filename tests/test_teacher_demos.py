@@ -24,13 +24,18 @@ def arm_with_expert(num_envs, **kwargs):
     return env, env.scripted_expert()  # collect_demonstrations resets the env
 
 
-def test_expert_episodes_are_labelled_and_discounted():
-    env, expert = arm_with_expert(4)
+def expert_demos(num_envs, episodes, noise=0.0, rng_seed=0, **kwargs):
+    """``episodes`` labelled episodes of the expert in ``num_envs`` fresh arms (closed after)."""
+    env, expert = arm_with_expert(num_envs, **kwargs)
     try:
-        demos = collect_demonstrations(env, expert, 4, GAMMA, 0.0, np.random.default_rng(0),
-                                       show_progress=False)
+        return collect_demonstrations(env, expert, episodes, GAMMA, noise,
+                                      np.random.default_rng(rng_seed), show_progress=False), env
     finally:
         env.close()
+
+
+def test_expert_episodes_are_labelled_and_discounted():
+    demos, env = expert_demos(4, 4)
     assert demos.successes.tolist() == [True] * 4  # the scripted opener opens every drawer
     assert demos.env_steps % 4 == 0 and demos.env_steps >= len(demos.obs)
     assert demos.obs.shape == (len(demos.actions), env.single_observation_space['teacher'].shape[0])
@@ -42,12 +47,7 @@ def test_expert_episodes_are_labelled_and_discounted():
 def test_returns_are_the_discounted_rewards_of_the_episode():
     """One arm, one episode, replayed step by step in a second arm: G_t - gamma G_t+1 gives
     back each step's reward, and G after the last step is 0."""
-    env, expert = arm_with_expert(1)
-    try:
-        demos = collect_demonstrations(env, expert, 1, GAMMA, 0.0, np.random.default_rng(0),
-                                       show_progress=False)
-    finally:
-        env.close()
+    demos, env = expert_demos(1, 1)
     replay, replay_expert = arm_with_expert(1)
     rewards = []
     try:
@@ -86,12 +86,7 @@ def test_the_experts_action_is_a_function_of_the_state():
 def test_the_expert_grips_and_opens_despite_noise(noise, least):
     """With ``success_needs_grasp``, executed actions plus noise (the demonstrations' DART
     noise), the expert still grips and opens nearly every drawer: it recovers from slips."""
-    env, expert = arm_with_expert(8, success_needs_grasp=True)
-    try:
-        demos = collect_demonstrations(env, expert, 8, GAMMA, noise, np.random.default_rng(3),
-                                       show_progress=False)
-    finally:
-        env.close()
+    demos, _ = expert_demos(8, 8, noise, rng_seed=3, success_needs_grasp=True)
     assert demos.successes.mean() >= least
 
 
