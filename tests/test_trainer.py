@@ -15,6 +15,7 @@ from run_checks import assert_resume_continues_exactly
 
 from sitt_training.config import load_config
 from sitt_training.envs.color_maze import GRID, LAVA, MARGIN, PATH, generate_layouts
+from sitt_training.metrics_log import read_metrics, trim_metrics
 from sitt_training.schedules import SuccessRamp
 from sitt_training.trainer import Trainer, checkpoints
 
@@ -92,6 +93,30 @@ def test_resume_gives_the_same_continuation(tmp_path: Path, method: str, extra: 
     cfg = load_config(overrides=[*TINY, *extra, f"method.name={method}", "train.iterations=4",
                                  "train.checkpoint_every=2"])
     assert_resume_continues_exactly(Trainer, cfg, tmp_path, 2)
+
+
+def test_a_run_killed_between_checkpoints_logs_each_iteration_once(tmp_path: Path) -> None:
+    """Iterations 3 and 4 were logged (the last line torn by the kill) but their checkpoint
+    never written: the resume trains them again and the log ends with one row each."""
+    cfg = load_config(overrides=[*TINY, "train.iterations=4", "train.checkpoint_every=2"])
+    Trainer(cfg, tmp_path, show_progress=False).train()
+    (tmp_path / "model_4.pt").unlink()
+    with (tmp_path / "metrics.jsonl").open("a") as log:
+        log.write('{"iteration": 5, "env_st')
+    assert [r["iteration"] for r in read_metrics(tmp_path)] == [1, 2, 3, 4]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    rows = ['{"iteration": 1}', "", '{"iteration": 2}', "{torn", '{"iteration": 3}']
+    (broken / "metrics.jsonl").write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match="metrics.jsonl:4"):  # broken mid-file: not a kill
+        read_metrics(broken)
+    resumed = Trainer(cfg, tmp_path, show_progress=False)
+    assert resumed.resume().name == "model_2.pt"
+    assert [r["iteration"] for r in read_metrics(tmp_path)] == [1, 2]  # trimmed at once
+    resumed.train()
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == [1, 2, 3, 4]
+    assert trim_metrics(tmp_path, 4) == 0 and trim_metrics(tmp_path, 3) == 1
 
 
 def test_checkpoints_are_complete_files(tmp_path: Path) -> None:

@@ -120,12 +120,6 @@ def evaluate_cached(run_dir: Path, episodes: int, checkpoint: str) -> dict[str, 
     return report
 
 
-def _by_iteration(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Metrics rows, one per iteration (a run resumed from an older checkpoint logged some
-    iterations twice: the later row wins)."""
-    return list({row["iteration"]: row for row in rows}.values())
-
-
 # ---------------------------------------------------------------------------- cells
 @dataclass(frozen=True)
 class Cell:
@@ -190,7 +184,7 @@ def run_cell(cell: Cell, settings: Settings) -> dict[str, Any]:
                         settings.overrides, task=cell.task, show_progress=False)
     run_dir = trained["run_dir"]
     report = evaluate_cached(run_dir, settings.episodes, settings.checkpoint)
-    metrics = _by_iteration(read_metrics(run_dir))
+    metrics = read_metrics(run_dir)
     if not metrics:
         raise RunError(f"{run_dir}: checkpoints but no metrics.jsonl rows")
     last = metrics[-1]

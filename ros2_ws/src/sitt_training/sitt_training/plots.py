@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from .config import Config  # noqa: E402
 from .envs.color_maze import GOAL, START, generate_layouts  # noqa: E402
 from .evaluation import EvalResult  # noqa: E402
+from .metrics_log import read_metrics  # noqa: E402  (re-exported for the bench scripts)
 
 MAZE_COLORS = ListedColormap(["#ececec", "#e4572e", "#4c78a8"])  # empty, lava, path
 
@@ -58,11 +58,6 @@ def plot_maze_trajectories(teacher: EvalResult, student: EvalResult, cfg: Config
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, float]]:
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
 
 
 def plot_learning_curves(runs: dict[str, Sequence[Path]], path: Path,

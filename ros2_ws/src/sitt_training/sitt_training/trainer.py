@@ -30,6 +30,7 @@ from .evaluation import MAX_TRAIN_SEED, VALIDATION_SEED, evaluate
 from .exploration import CountBonus
 from .image_pretrain import pretrain_student_images
 from .methods import METHOD_CLASSES, make_method
+from .metrics_log import METRICS, trim_metrics
 from .networks import ActionSpec, ImageStateEncoder, TeacherStudentPolicy, student_encoder_for
 from .obs import take, to_torch
 from .ppo import PPO, RolloutStorage
@@ -238,6 +239,8 @@ class TrainerBase:
         if not found:
             return None
         self.load_state_dict(torch.load(found[-1], weights_only=False))
+        # Iterations logged after this checkpoint are trained again: log them once.
+        trim_metrics(self.run_dir, self.iteration)
         return found[-1]
 
     def pretrain_student_images(self) -> None:
@@ -303,7 +306,7 @@ class TrainerBase:
         if self.iteration == 0 and self.cfg.train.teacher_demos:
             self.start_teacher_from_demos()
         try:
-            with open(self.run_dir / "metrics.jsonl", "a") as log:
+            with open(self.run_dir / METRICS, "a") as log:
                 while self.iteration < total:
                     ramp = self.ramp_task_options()
                     stats = {**self.iterate(), **ramp}
