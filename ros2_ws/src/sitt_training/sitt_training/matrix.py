@@ -505,7 +505,7 @@ def cell_progress(cell: Cell, settings: Settings) -> str:
     first, last = rows[0], rows[-1]
     done = last["iteration"] - first.get("iteration", last["iteration"])
     spent = last.get("wall_time", 0.0) - first.get("wall_time", 0.0)
-    if done > 0 and spent > 0:  # none across a resume (its rows go back a few iterations)
+    if done > 0 and spent > 0:  # none from a single row
         text += f" ~{_duration((total - last['iteration']) * spent / done)} left"
     return text
 
