@@ -88,8 +88,9 @@ def test_spaces_and_observation_layout():
     assert env.observation_space.contains(obs)
     teacher = obs["teacher"][0]
     np.testing.assert_allclose(teacher[:4], [0.25, -0.5, 1.0, 0.0])
-    expected = [(-4.0, -1.0, 0), (0.0, 0.0, 1), (2.0, -1.0, 0), (2.0, 5.0, 0), (-4.0, 2.0, 0)]
-    for k, (dx, dy, flag) in enumerate(expected):  # relative position / 4 m, collected flag
+    # Relative position / 4 m and collected flag; nearest uncollected first.
+    expected = [(2.0, -1.0, 0), (-4.0, -1.0, 0), (-4.0, 2.0, 0), (2.0, 5.0, 0), (0.0, 0.0, 1)]
+    for k, (dx, dy, flag) in enumerate(expected):
         np.testing.assert_allclose(teacher[4 + 3 * k:7 + 3 * k], [dx / 4, dy / 4, flag])
     np.testing.assert_array_equal(obs["student"]["state"], obs["teacher"][:, :4])
     assert obs["student"]["state"].dtype == np.float32 and teacher.dtype == np.float32
@@ -149,11 +150,24 @@ def test_collection_radius_and_reward():
     obs, r, term, _, _ = env.step([N])  # 0.49 m away: collected
     assert r[0] == pytest.approx(0.99) and not term[0]
     np.testing.assert_array_equal(env.collected[0], [True, False, False, False, False])
-    np.testing.assert_array_equal(obs["teacher"][0, 4:7], [0.0, 0.0, 1.0])  # zeroed slot
+    np.testing.assert_array_equal(obs["teacher"][0, 16:19], [0.0, 0.0, 1.0])  # last slot
     # Walking over the collected box again earns nothing.
     obs, r, *_ = env.step([S])
     obs, r, *_ = env.step([N])
     assert r[0] == pytest.approx(-0.01)
+
+
+def test_teacher_sees_the_nearest_uncollected_box_first():
+    env = CollectHealthVecEnv(1, seed=0)
+    boxes = [[-3.0, -3.0], [0.0, 2.0], [3.0, 3.0], [0.0, -1.0], [-3.0, 0.0]]
+    _place(env, [0.0, 0.0], E, boxes, collected=[False, False, False, True, False])
+    obs, *_ = env.step([E])  # now at (0.3, 0): distances 4.6, 2.0, 4.0, -, 3.3
+    slots = obs["teacher"][0, 4:].reshape(NUM_BOXES, 3)
+    expected = [[0.0, 2.0], [-3.0, 0.0], [3.0, 3.0], [-3.0, -3.0]]
+    np.testing.assert_allclose(slots[:4, :2], (np.array(expected) - [0.3, 0.0]) / ROOM_HALF,
+                               atol=1e-6)
+    np.testing.assert_array_equal(slots[:, 2], [0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(slots[4], [0.0, 0.0, 1.0])
 
 
 def test_wall_collision_ends_the_episode_with_the_penalty():

@@ -34,9 +34,9 @@ hide one).
 Observations:
 
 * ``teacher`` (float32, 19): the agent position ``(x, y) / ROOM_HALF``, the heading
-  ``(cos, sin)`` (the unit vector it faces, x and y), then for each box in a fixed slot
-  order (the order drawn) its position relative to the agent ``/ ROOM_HALF`` and a
-  collected flag; a collected box's relative position is zero and its flag 1.
+  ``(cos, sin)`` (the unit vector it faces, x and y), then five box slots, each a box's
+  position relative to the agent ``/ ROOM_HALF`` and a collected flag: the uncollected
+  boxes nearest first, then the collected ones (relative position zero, flag 1).
 * ``student``: ``{"image": uint8 (64, 64, 3), "state": float32 (4,)}``: a first-person
   image with a 90 degree field of view (``FOV_DEG``, horizontal and vertical) looking
   horizontally along the heading, and the same position and heading as the teacher.
@@ -353,6 +353,12 @@ class CollectHealthVecEnv(LayoutVecEnv):
         rel = (self.boxes - self.pos[:, None, :]) / ROOM_HALF
         rel[self.collected] = 0.0
         slots = np.concatenate([rel, self.collected[:, :, None]], axis=2)
+        # Nearest uncollected box first, collected ones last. In the order drawn, an MLP
+        # teacher has to learn an argmin over five slots; PPO found a patrol of the walls
+        # instead (3.4-4.0 of 5 boxes in 600 iterations, session 28).
+        distance = np.einsum("nbk,nbk->nb", rel, rel) + self.collected * 100.0
+        order = np.argsort(distance, axis=1, kind="stable")
+        slots = np.take_along_axis(slots, order[:, :, None], axis=1)
         return np.concatenate([self._state_vector(slice(None)),
                                slots.reshape(self.num_envs, -1).astype(np.float32)], axis=1)
 
